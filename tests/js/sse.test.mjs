@@ -134,12 +134,22 @@ describe("SSEDecoder (text in)", () => {
     }
   });
 
-  test("lastEventId is kept and reset by an empty id", () => {
+  test("lastEventId changes at dispatch and is reset by an empty id", () => {
     const decoder = new SSEDecoder();
-    decoder.feed("id: abc\n\n");
-    assert.equal(decoder.lastEventId, "abc");
-    decoder.feed("id:\n");
+    decoder.feed("id: abc\n");
     assert.equal(decoder.lastEventId, "");
+    decoder.feed("\n");
+    assert.equal(decoder.lastEventId, "abc");
+    decoder.feed("id:\n\n");
+    assert.equal(decoder.lastEventId, "");
+  });
+
+  test("an id in an event cut off by the end of the stream does not count", () => {
+    const decoder = new SSEDecoder();
+    decoder.feed("id: 1\ndata: a\n\nid: 2\ndata: b\n");
+    decoder.close();
+    assert.equal(decoder.lastEventId, "1");
+    assert.deepEqual(decoder.feed("data: c\n\n"), [ev("c", "message", "1")]);
   });
 
   test("close drops an incomplete event and starts a new stream (BOM again, id kept)", () => {
@@ -160,34 +170,42 @@ describe("SSEDecoder (text in)", () => {
 });
 
 describe("the event size limit", () => {
-  test("data past the limit fails with the byte offset, for good", () => {
-    const decoder = new SSEDecoder({ maxEventBytes: 10 });
+  test("a line past the limit fails at the first byte beyond it, for good", () => {
+    const decoder = new SSEDecoder({ maxEventBytes: 20 });
     assert.deepEqual(decoder.feed("data: 12345678\n\n"), [ev("12345678")]);
+    // The event starts at byte 16; "data: é23456789\n" is 17 bytes (é takes 2); the next line
+    // takes it past 20 bytes: the first byte beyond the limit is 16 + 20.
+    assert.deepEqual(decoder.feed("data: é23456789\n"), []);
     let error;
     assert.throws(
-      () => decoder.feed("data: é23456789\n"),
+      () => decoder.feed("data: x\n"),
       (e) => {
         error = e;
         return e instanceof SSEProtocolError;
       },
     );
-    // 16 bytes of the first event, then "data: é23456789\n" is 17 bytes (é is 2).
-    assert.equal(error.offset, 33);
-    assert.equal(error.limit, 10);
-    assert.match(error.message, /maxEventBytes \(10 bytes\) \(at byte offset 33\)/);
+    assert.equal(error.offset, 36);
+    assert.equal(error.limit, 20);
+    assert.match(error.message, /maxEventBytes \(20 bytes\) \(at byte offset 36\)/);
     assert.throws(() => decoder.feed("\n"), (e) => e === error);
     assert.throws(() => decoder.close(), (e) => e === error);
+  });
+
+  test("comments count towards the event", () => {
+    const decoder = new SSEDecoder({ maxEventBytes: 12 });
+    decoder.feed(": 12345\n");
+    assert.throws(() => decoder.feed("data: 1\n"), (e) => e.offset === 12);
   });
 
   test("an unterminated line past the limit fails", () => {
     const decoder = new SSEDecoder({ maxEventBytes: 8 });
     decoder.feed("data: 1");
-    assert.throws(() => decoder.feed("234"), (e) => e instanceof SSEProtocolError && e.offset === 10);
+    assert.throws(() => decoder.feed("234"), (e) => e instanceof SSEProtocolError && e.offset === 8);
   });
 
   test("lines of several events do not add up", () => {
-    const decoder = new SSEDecoder({ maxEventBytes: 8 });
-    const events = decoder.feed("data: 1234567\n\n".repeat(50));
+    const decoder2 = new SSEDecoder({ maxEventBytes: 16 });
+    const events = decoder2.feed("data: 1234567\n\n".repeat(50));
     assert.equal(events.length, 50);
   });
 

@@ -162,7 +162,8 @@ const DIGITS = /^[0-9]+$/;
 /**
  * An incremental Server-Sent Events decoder (WHATWG rules), usable alone.
  *
- * Feed it text as it arrives; it returns the events that text completes.
+ * Feed it text as it arrives; it returns the events that text completes. The result does not
+ * depend on how the stream is split into feeds.
  *
  * @example
  *   const decoder = new SSEDecoder();
@@ -171,40 +172,54 @@ const DIGITS = /^[0-9]+$/;
  */
 export class SSEDecoder {
   /**
-   * @param {{maxEventBytes?: number}} [options]
+   * @param {{maxEventBytes?: number}} [options] maxEventBytes: the most bytes one event may
+   *   span on the wire, from the start of its first line (comments included) to the end of its
+   *   current line, the line ends between them included.
    * @throws {InvalidArgumentError} maxEventBytes is not a positive integer.
    */
   constructor({ maxEventBytes = DEFAULT_MAX_EVENT_BYTES } = {}) {
     if (!Number.isInteger(maxEventBytes)) {
-      throw new InvalidArgumentError("maxEventBytes", "must be an integer");
+      throw new InvalidArgumentError("maxEventBytes", `must be an integer, not ${describe(maxEventBytes)}`);
     }
     if (maxEventBytes <= 0) {
       throw new InvalidArgumentError("maxEventBytes", `must be positive (got ${maxEventBytes})`);
     }
-    /** The most bytes held for one event. */
+    /** The most bytes one event may span. */
     this.maxEventBytes = maxEventBytes;
-    /** The last event ID seen ("" when none or after a reset). */
+    /**
+     * The last event ID string ("" when none or after a reset by an empty id), updated when an
+     * event is dispatched [spec: 9.2.6 dispatch step 1].
+     */
     this.lastEventId = "";
     /** The last valid reconnection time in milliseconds, or null. @type {number | null} */
     this.retry = null;
-    this._buffer = ""; // an unterminated line
+    /** @type {SSEProtocolError | null} */
+    this._failed = null;
+    this._reset();
+  }
+
+  _reset() {
+    // The state of one stream [spec: 9.2.6: the buffers start empty; the last event ID buffer
+    // starts from the last event ID string, as browsers do on a reconnect].
+    this._idBuffer = this.lastEventId;
     /** @type {string[]} */
     this._data = []; // the data buffer, one item per data line
     this._eventType = "";
-    this._eventBytes = 0; // bytes held in the data buffer
-    this._offset = 0; // bytes consumed before the buffer
+    this._buffer = ""; // an unterminated line
+    this._held = 0; // bytes of the current event's complete lines, line ends included
+    this._offset = 0; // stream offset (bytes) of the first character of the buffer
     this._pendingCR = false; // the last line ended with CR: a leading LF is its CRLF
     this._started = false; // the BOM check is done
-    /** @type {SSEProtocolError | null} */
-    this._failed = null;
   }
 
   /**
    * Decode more of the stream.
    * @param {string} text the next text, split anywhere (inside a line or between CR and LF).
-   * @returns {{data: string, event: string, id: string | null}[]} the events it completes.
-   * @throws {SSEProtocolError} an event grew past maxEventBytes; the decoder is failed for good
-   *   and throws the same error on every later call.
+   * @returns {import("./streamwire").ServerSentEvent[]} the events it completes, in order.
+   * @throws {SSEProtocolError} an event grew past maxEventBytes; `offset` is the stream offset
+   *   of the first byte beyond the limit. The decoder is failed for good and throws the same
+   *   error on every later call.
+   * @throws {InvalidArgumentError} text is not a string.
    */
   feed(text) {
     if (this._failed) throw this._failed;
@@ -217,6 +232,7 @@ export class SSEDecoder {
       if (text.charCodeAt(0) === 10) {
         // [spec: 9.2.5] CRLF is one line end, even when split across two feeds.
         this._offset += 1;
+        if (this._held) this._held += 1;
         text = text.slice(1);
         if (!text) return [];
       }
@@ -225,110 +241,110 @@ export class SSEDecoder {
     if (!this._started) {
       this._started = true;
       if (buf.charCodeAt(0) === 0xfeff) {
-        // [spec: 9.2.5] one leading U+FEFF BYTE ORDER MARK is ignored.
+        // [spec: 9.2.6] the UTF-8 decode algorithm strips one leading BOM; a later one is
+        // content (it makes the field name unknown).
         buf = buf.slice(1);
-        this._offset += 3;
+        this._offset = 3;
       }
     }
-    /** @type {{data: string, event: string, id: string | null}[]} */
+    const limit = this.maxEventBytes;
+    /** @type {import("./streamwire").ServerSentEvent[]} */
     const events = [];
     let start = 0;
     let position = this._offset;
     LINE_END.lastIndex = 0;
     for (let m = LINE_END.exec(buf); m !== null; m = LINE_END.exec(buf)) {
       const line = buf.slice(start, m.index);
-      position += utf8Length(line) + m[0].length;
+      const size = (line ? utf8Length(line) : 0) + m[0].length;
+      if (line) {
+        if (this._held + size - m[0].length > limit) this._fail(position - this._held);
+        this._held += size;
+        this._line(line);
+      } else {
+        // [spec: 9.2.6] a blank line dispatches the event.
+        this._held = 0;
+        this._dispatch(events);
+      }
+      position += size;
       start = LINE_END.lastIndex;
-      this._line(line, events, position);
     }
-    const rest = buf.slice(start);
+    const rest = start ? buf.slice(start) : buf;
     // A CR at the very end may be the first half of a CRLF: a LF starting the next feed is
     // then part of this line end, not a blank line.
-    if (start === buf.length && start > 0 && buf.charCodeAt(start - 1) === 13) {
-      this._pendingCR = true;
-    }
+    if (!rest && buf.charCodeAt(buf.length - 1) === 13) this._pendingCR = true;
     this._offset = position;
-    const restBytes = rest ? utf8Length(rest) : 0;
-    if (restBytes + this._eventBytes > this.maxEventBytes) this._fail(this._offset + restBytes);
     this._buffer = rest;
+    if (rest && this._held + utf8Length(rest) > limit) this._fail(position - this._held);
     return events;
   }
 
   /**
    * End the stream. An incomplete event is dropped [spec: 9.2.6, end of file]. The decoder may
-   * be fed again afterwards as a new stream (the BOM rule applies again; lastEventId is kept, as
-   * on a reconnect).
+   * be fed again afterwards as a new stream: the BOM rule applies again, lastEventId and retry
+   * are kept, as on a reconnect.
    * @returns {never[]} always empty (the feed/close surface every protocol object shares).
-   * @throws {SSEProtocolError} the decoder had already failed.
+   * @throws {SSEProtocolError} the decoder had failed; it stays failed.
    */
   close() {
     if (this._failed) throw this._failed;
-    this._buffer = "";
-    this._data = [];
-    this._eventType = "";
-    this._eventBytes = 0;
-    this._offset = 0;
-    this._pendingCR = false;
-    this._started = false;
+    this._reset();
     return [];
   }
 
-  /** @param {number} offset */
-  _fail(offset) {
+  /** @param {number} eventStart the stream offset where the event too large began */
+  _fail(eventStart) {
     this._failed = new SSEProtocolError(
       `event larger than maxEventBytes (${this.maxEventBytes} bytes)`,
-      { offset, limit: this.maxEventBytes },
+      { offset: eventStart + this.maxEventBytes, limit: this.maxEventBytes },
     );
     throw this._failed;
   }
 
-  /**
-   * @param {string} line
-   * @param {{data: string, event: string, id: string | null}[]} events
-   * @param {number} position the byte offset just past this line's end
-   */
-  _line(line, events, position) {
-    if (!line) {
-      // [spec: 9.2.5] a blank line dispatches the event.
-      this._eventBytes = 0;
-      if (this._data.length) {
-        events.push({
-          // [spec: 9.2.6] lines joined by LF: one LF appended per line, the last one removed.
-          data: this._data.length === 1 ? this._data[0] : this._data.join("\n"),
-          // [spec: 9.2.6 dispatch step 5] the type defaults to "message".
-          event: this._eventType || "message",
-          id: this.lastEventId || null,
-        });
-        this._data = [];
-      }
-      // [spec: 9.2.6 dispatch step 2] an empty data buffer dispatches nothing, but the event
-      // type buffer is reset all the same.
-      this._eventType = "";
-      return;
+  /** @param {import("./streamwire").ServerSentEvent[]} events */
+  _dispatch(events) {
+    // [spec: 9.2.6 dispatch step 1] the last event ID string takes the buffer's value; the
+    // buffer is not reset.
+    const id = (this.lastEventId = this._idBuffer);
+    if (this._data.length) {
+      events.push({
+        // [spec: 9.2.6 dispatch step 3] joining the lines with LF is appending LF to each line
+        // and removing exactly one trailing LF.
+        data: this._data.length === 1 ? this._data[0] : this._data.join("\n"),
+        // [spec: 9.2.6 dispatch steps 5-6] the type defaults to "message".
+        event: this._eventType || "message",
+        id: id || null,
+      });
+      this._data = [];
     }
+    // [spec: 9.2.6 dispatch steps 2 and 7] an empty data buffer dispatches nothing, but the
+    // event type buffer is reset all the same.
+    this._eventType = "";
+  }
+
+  /** @param {string} line a non-empty line */
+  _line(line) {
     const colon = line.indexOf(":");
-    if (colon === 0) return; // [spec: 9.2.5] a line starting with a colon is a comment.
+    if (colon === 0) return; // [spec: 9.2.6] a line starting with a colon is a comment.
     let field;
     let value;
     if (colon < 0) {
-      // [spec: 9.2.5] no colon: the whole line is the field name, the value is empty.
+      // [spec: 9.2.6] no colon: the whole line is the field name, the value is empty.
       field = line;
       value = "";
     } else {
       field = line.slice(0, colon);
+      // [spec: 9.2.6] exactly one leading space is removed.
       value = line.charCodeAt(colon + 1) === 32 ? line.slice(colon + 2) : line.slice(colon + 1);
-      // ^ [spec: 9.2.5] exactly one leading space is removed.
     }
-    // [spec: 9.2.6] field names are compared case-sensitively; unknown fields are ignored.
+    // [spec: 9.2.6] field names are compared literally (case-sensitively); unknown fields are
+    // ignored.
     if (field === "data") {
-      this._eventBytes += utf8Length(value) + 1;
-      if (this._eventBytes > this.maxEventBytes) this._fail(position);
       this._data.push(value);
     } else if (field === "event") {
       this._eventType = value;
     } else if (field === "id") {
-      // [spec: 9.2.6] an id containing NUL is ignored; an empty id resets the last event ID.
-      if (!value.includes("\0")) this.lastEventId = value;
+      // [spec: 9.2.6] an id containing NUL is ignored; an empty id resets the buffer to "".
+      if (!value.includes("\0")) this._idBuffer = value;
     } else if (field === "retry" && DIGITS.test(value)) {
       // [spec: 9.2.6] only a value of ASCII digits alone sets the reconnection time.
       this.retry = Number.parseInt(value, 10);
