@@ -6,6 +6,14 @@ applies backpressure, sends heartbeats while idle and ends cleanly when the serv
 See ``docs/server.md`` and ``docs/architecture.md``.
 """
 
+from streamwire.server.chunked import (
+    NDJSON_CONTENT_TYPE,
+    ChunkedResponse,
+    StreamAbortedError,
+    TextChunk,
+    ndjson,
+    stream,
+)
 from streamwire.server.errors import SafeStreamError, StreamClosedError
 from streamwire.server.outcome import (
     CloseCallback,
@@ -14,13 +22,28 @@ from streamwire.server.outcome import (
     OutcomeStatus,
     StreamOutcome,
 )
+from streamwire.server.shutdown import ShutdownMiddleware, ShutdownMonitor, shutdown_monitor
+from streamwire.server.sse import SSEItem, SSEResponse, SSESource, sse
 
 __all__ = [
+    "NDJSON_CONTENT_TYPE",
+    "ChunkedResponse",
     "CloseCallback",
     "DisconnectCallback",
     "Emit",
     "OutcomeStatus",
+    "SSEItem",
+    "SSEResponse",
+    "SSESource",
     "SafeStreamError",
+    "ShutdownMiddleware",
+    "ShutdownMonitor",
+    "StreamAbortedError",
     "StreamClosedError",
     "StreamOutcome",
+    "TextChunk",
+    "ndjson",
+    "shutdown_monitor",
+    "sse",
+    "stream",
 ]

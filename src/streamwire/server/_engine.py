@@ -1,0 +1,652 @@
+"""The stream lifecycle shared by every streaming response (private).
+
+One stream is four cooperating parts (``docs/architecture.md`` draws them):
+
+* the **producer** task runs the source (an async iterable, a sync iterable in a thread, or an
+  emitter) and puts encoded items into the :class:`_Outbox`, waiting while it is full;
+* the **sender** task takes items out and hands each to ASGI ``send`` at once (one send per
+  item, or the items already waiting when coalescing), a heartbeat after an idle interval, and
+  drops the client when a send takes longer than ``send_timeout_seconds``;
+* the **watcher** task reads ``receive()`` until ``http.disconnect``, so a client that leaves is
+  noticed while the source still waits on the model, whatever ASGI spec version the server
+  reports;
+* the **shutdown** callback, from a :class:`~streamwire.server.shutdown.ShutdownMonitor`, ends
+  the stream with the format's shutdown notice within ``shutdown_grace_seconds``.
+
+The response coroutine waits for the first of these to settle the outcome, then cancels the rest,
+closes the source (``aclose()`` for async generators, ``close()`` in a thread for sync ones), and
+calls ``on_disconnect`` / ``on_close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from starlette.types import Message, Receive, Send
+
+from streamwire.protocol.errors import InvalidArgumentError
+from streamwire.server.errors import StreamClosedError
+from streamwire.server.outcome import (
+    CloseCallback,
+    DisconnectCallback,
+    OutcomeStatus,
+    StreamOutcome,
+)
+from streamwire.server.shutdown import ShutdownMonitor
+
+logger = logging.getLogger("streamwire.server")
+
+_T = TypeVar("_T")
+_T_contra = TypeVar("_T_contra", contravariant=True)
+
+# 15 s: below the 30-60 s idle timeouts of common proxies and load balancers (nginx 60 s, AWS
+# ALB 60 s, Cloudflare 100 s), with room for one missed beat.
+DEFAULT_HEARTBEAT_SECONDS = 15.0
+# 30 s: a client that has read nothing for this long is gone or hopelessly slow; holding its
+# buffer (and the model request behind it) longer only costs memory and money.
+DEFAULT_SEND_TIMEOUT_SECONDS = 30.0
+# 32 events: enough to ride out a slow moment of the network without stalling the model, small
+# enough that a hundred stalled clients hold little memory (token events are ~100 bytes).
+DEFAULT_MAX_BUFFERED_EVENTS = 32
+# 1 s: long enough for the final notice to reach a client that is reading, short enough that a
+# rolling restart is not held up by streams (uvicorn with 200 streams exits well within 2 s).
+DEFAULT_SHUTDOWN_GRACE_SECONDS = 1.0
+# 5 s: how long the response waits for a cancelled source to finish its cleanup before leaving
+# it to finish on its own (and logging that it is slow).
+SOURCE_CLOSE_TIMEOUT_SECONDS = 5.0
+
+_background: set[asyncio.Task[None]] = set()
+
+
+class Encoder(Protocol[_T_contra]):
+    """The format half of a stream: turns source items into bytes and knows the endings."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the format's terminator has been produced; nothing may follow it."""
+        ...
+
+    def encode(self, item: _T_contra) -> tuple[bytes, int]:
+        """The bytes for one item and how many events they hold (0 bytes: nothing to send).
+
+        Raises:
+            TypeError: the item is not of a type the format accepts.
+            ChunkDecodeError: a dict item is not a valid chunk.
+        """
+        ...
+
+    def opening(self) -> bytes:
+        """Bytes to send before the first item (``b""`` for none)."""
+        ...
+
+    def end(self) -> tuple[bytes, int]:
+        """Bytes (and their event count) that end a stream whose source finished: the
+        terminator, unless it was sent."""
+        ...
+
+    def fail(self, exc: Exception) -> tuple[bytes, int] | None:
+        """Bytes and event count that end a stream whose source raised ``exc``; ``None`` to
+        abort the body instead (a format that cannot report an error in-band)."""
+        ...
+
+    def shutdown(self) -> tuple[bytes, int]:
+        """Bytes and event count that end a stream because the server is shutting down."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamSettings:
+    """The limits and timings of one stream, checked once at construction."""
+
+    heartbeat_seconds: float | None
+    heartbeat: bytes | None
+    send_timeout_seconds: float | None
+    max_buffered_events: int
+    coalesce: bool
+    shutdown_grace_seconds: float
+    on_disconnect: DisconnectCallback | None
+    on_close: CloseCallback | None
+    shutdown_monitor: ShutdownMonitor
+
+    def __post_init__(self) -> None:
+        _positive_or_none("heartbeat_seconds", self.heartbeat_seconds)
+        _positive_or_none("send_timeout_seconds", self.send_timeout_seconds)
+        if isinstance(self.max_buffered_events, bool) or not isinstance(
+            self.max_buffered_events, int
+        ):
+            raise InvalidArgumentError("max_buffered_events", "must be an int")
+        if self.max_buffered_events < 1:
+            raise InvalidArgumentError(
+                "max_buffered_events", f"must be at least 1 (got {self.max_buffered_events})"
+            )
+        grace = self.shutdown_grace_seconds
+        if isinstance(grace, bool) or not isinstance(grace, int | float) or grace < 0:
+            raise InvalidArgumentError(
+                "shutdown_grace_seconds", f"must be a number >= 0 (got {grace!r})"
+            )
+
+
+def _positive_or_none(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentError(name, f"must be a number or None (got {type(value).__name__})")
+    if not value > 0:
+        raise InvalidArgumentError(name, f"must be positive or None (got {value!r})")
+
+
+# --------------------------------------------------------------------------------------------
+# The source: async iterable, sync iterable (in a thread) or emitter.
+
+
+class _ThreadIterator(Generic[_T]):
+    """Iterates a sync iterable in the default executor, one ``next()`` per item.
+
+    A ``next()`` in flight when the consumer is cancelled keeps running in its thread (threads
+    cannot be interrupted); :meth:`aclose` waits for it, then closes the iterator there too.
+    """
+
+    def __init__(self, iterable: Iterable[_T]) -> None:
+        self._iterator: Iterator[_T] = iter(iterable)
+        self._pending: asyncio.Future[tuple[bool, _T | None]] | None = None
+
+    def __aiter__(self) -> _ThreadIterator[_T]:
+        return self
+
+    def _step(self) -> tuple[bool, _T | None]:
+        try:
+            return True, next(self._iterator)
+        except StopIteration:
+            return False, None
+
+    async def __anext__(self) -> _T:
+        loop = asyncio.get_running_loop()
+        pending = loop.run_in_executor(None, self._step)
+        self._pending = pending
+        try:
+            has_item, item = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            raise  # the next() goes on in its thread: aclose() waits for it
+        except BaseException:
+            self._pending = None
+            raise
+        self._pending = None
+        if not has_item:
+            raise StopAsyncIteration
+        return item  # type: ignore[return-value]  # has_item: the iterator gave an item
+
+    async def aclose(self) -> None:
+        pending = self._pending
+        if pending is not None:
+            if not pending.done():
+                await asyncio.wait({pending})
+            if not pending.cancelled() and pending.exception() is not None:
+                logger.error("the sync source raised while closing", exc_info=pending.exception())
+        close = getattr(self._iterator, "close", None)
+        if callable(close):
+            await asyncio.get_running_loop().run_in_executor(None, close)
+
+
+def is_emitter(source: object) -> bool:
+    """Whether ``source`` is an emitter: a callable that is not itself an iterable."""
+    return callable(source) and not hasattr(source, "__aiter__") and not hasattr(source, "__iter__")
+
+
+def check_source(source: object, *, allow_text: bool = False) -> None:
+    """Reject at construction a source that cannot work.
+
+    Raises:
+        TypeError: not an async iterable, an iterable or an emitter (or a str/bytes, which
+            would stream one character at a time).
+    """
+    if isinstance(source, str | bytes | bytearray | memoryview) and not allow_text:
+        raise TypeError(
+            f"source must be an iterable of items, not a single {type(source).__name__}"
+        )
+    if not (hasattr(source, "__aiter__") or hasattr(source, "__iter__") or callable(source)):
+        raise TypeError(
+            "source must be an async iterable, an iterable or an emitter "
+            f"`async def produce(emit)`, not {type(source).__name__}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The bounded buffer between producer and sender.
+
+_TICK = object()  # the heartbeat interval passed with nothing to send
+_END = object()  # nothing more will come
+
+
+class _Outbox:
+    """A bounded FIFO of encoded items; the producer waits while it is full.
+
+    ``finish(tail)`` closes it for good with the stream's last bytes; the sender gets every
+    item, then the tail, then ``_END``.
+    """
+
+    __slots__ = ("_getter", "_items", "_loop", "_maxsize", "_putters", "finished")
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._maxsize = maxsize
+        self._loop = asyncio.get_running_loop()
+        self._getter: asyncio.Future[None] | None = None
+        self._putters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.finished = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _wake_getter(self) -> None:
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    async def put(self, data: bytes, events: int) -> None:
+        while len(self._items) >= self._maxsize and not self.finished:
+            putter = self._loop.create_future()
+            self._putters.append(putter)
+            try:
+                await putter
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._putters.remove(putter)
+        if self.finished:
+            # The stream was ended (shutdown) while this item waited: it can never go out.
+            raise asyncio.CancelledError
+        self._items.append((data, events))
+        self._wake_getter()
+
+    def finish(self, tail: tuple[bytes, int] | None) -> bool:
+        """Close the outbox with ``tail`` as the last bytes; ``False`` if already finished."""
+        if self.finished:
+            return False
+        self.finished = True
+        if tail is not None and tail[0]:
+            self._items.append(tail)
+        self._wake_getter()
+        while self._putters:
+            putter = self._putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+        return True
+
+    def take(self) -> tuple[bytes, int]:
+        """Remove the oldest item (the caller knows there is one) and let a producer go on."""
+        item = self._items.popleft()
+        while self._putters:
+            putter = self._putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+                break
+        return item
+
+    async def get(self, idle_seconds: float | None) -> tuple[bytes, int] | object:
+        """The next item, ``_TICK`` after ``idle_seconds`` with none, or ``_END``."""
+        if not self._items:
+            if self.finished:
+                return _END
+            getter = self._loop.create_future()
+            self._getter = getter
+            handle = None
+            if idle_seconds is not None:
+                handle = self._loop.call_later(idle_seconds, _resolve, getter)
+            try:
+                await getter
+            finally:
+                self._getter = None
+                if handle is not None:
+                    handle.cancel()
+            if not self._items:
+                return _END if self.finished else _TICK
+        return self.take()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+# --------------------------------------------------------------------------------------------
+# One stream.
+
+
+class _SendTimeout(Exception):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"the client read nothing for {seconds} s (send_timeout_seconds)")
+
+
+class _ClientGone(Exception):
+    """A send failed because the client has gone (ASGI 2.4 servers raise OSError)."""
+
+
+class _Aborted(Exception):
+    """The source failed and the format cannot say so in-band: abort the body."""
+
+
+class StreamAbortedError(Exception):
+    """Raised to the server when a chunked stream's source fails, so the body is not completed
+    and the client sees a truncated response rather than a short one that looks whole. The
+    source's traceback has already been logged."""
+
+
+async def call_callback(name: str, callback: Callable[..., object], *args: object) -> None:
+    """Call a user hook (sync or async); log, never raise, what it raises."""
+    try:
+        result = callback(*args)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logger.exception("%s callback raised", name)
+
+
+class StreamRun(Generic[_T]):
+    """Runs one stream on one ASGI connection. Used once."""
+
+    def __init__(
+        self,
+        source: AsyncIterable[_T] | Iterable[_T] | Callable[..., Awaitable[None]],
+        encoder: Encoder[_T],
+        settings: StreamSettings,
+    ) -> None:
+        self._source = source
+        self._encoder = encoder
+        self._settings = settings
+        self._events_sent = 0
+        self._source_error: Exception | None = None
+        self._abort = False
+        self._shutdown = False
+
+    # ---- producer
+
+    async def _emit(self, item: _T) -> None:
+        encoder = self._encoder
+        if encoder.finished:
+            raise StreamClosedError(type(item).__name__)
+        data, events = encoder.encode(item)
+        if data:
+            await self._outbox.put(data, events)
+
+    async def _produce(self) -> None:
+        outbox = self._outbox
+        encoder = self._encoder
+        source = self._source
+        iterator: AsyncIterator[_T] | None = None
+        try:
+            if is_emitter(source):
+                await source(self._emit)  # type: ignore[operator]  # is_emitter: a callable
+            else:
+                if hasattr(source, "__aiter__"):
+                    iterator = aiter(source)  # type: ignore[arg-type]  # has __aiter__
+                else:
+                    iterator = _ThreadIterator(source)  # type: ignore[arg-type]  # an iterable
+                async for item in iterator:
+                    data, events = encoder.encode(item)
+                    if data:
+                        await outbox.put(data, events)
+                    if encoder.finished:
+                        break
+            outbox.finish(encoder.end())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if encoder.finished:
+                logger.exception("stream source raised after its done chunk")
+                outbox.finish(None)
+                return
+            logger.exception("stream source raised; ending the stream with an error")
+            self._source_error = exc
+            tail = encoder.fail(exc)
+            self._abort = tail is None
+            outbox.finish(tail)
+        finally:
+            if iterator is not None:
+                await _aclose(iterator)
+
+    # ---- sender
+
+    async def _send_loop(self, send: Send) -> None:
+        outbox = self._outbox
+        settings = self._settings
+        heartbeat = settings.heartbeat if settings.heartbeat_seconds is not None else None
+        timeout = settings.heartbeat_seconds if heartbeat is not None else None
+        coalesce = settings.coalesce
+        while True:
+            got = await outbox.get(timeout)
+            if got is _END:
+                if self._abort:
+                    raise _Aborted
+                await self._send(send, b"", more_body=False)
+                return
+            if got is _TICK:
+                assert heartbeat is not None
+                await self._send(send, heartbeat, more_body=True)
+                continue
+            data, events = got  # type: ignore[misc]  # neither sentinel: an item
+            if coalesce and len(outbox):
+                parts = [data]
+                while len(outbox):
+                    more, count = outbox.take()
+                    parts.append(more)
+                    events += count
+                data = b"".join(parts)
+            last = outbox.finished and not len(outbox)
+            if last and self._abort:
+                # Chunked formats cannot report an error in-band: send what was produced and
+                # then abort, so the body is visibly incomplete.
+                await self._send(send, data, more_body=True)
+                self._events_sent += events
+                raise _Aborted
+            await self._send(send, data, more_body=not last)
+            self._events_sent += events
+            if last:
+                return
+
+    async def _send(self, send: Send, body: bytes, *, more_body: bool) -> None:
+        message: Message = {"type": "http.response.body", "body": body, "more_body": more_body}
+        seconds = self._settings.send_timeout_seconds
+        try:
+            if seconds is None:
+                await send(message)
+                return
+            try:
+                async with asyncio.timeout(seconds):
+                    await send(message)
+            except TimeoutError:
+                raise _SendTimeout(seconds) from None
+        except OSError as exc:
+            # ASGI 2.4: a send to a client that has gone raises OSError.
+            raise _ClientGone from exc
+
+    # ---- watcher
+
+    async def _watch(self, receive: Receive) -> bool:
+        """Read ``receive()`` until ``http.disconnect`` (True); False if receive() breaks."""
+        try:
+            while True:
+                message = await receive()
+                if message.get("type") == "http.disconnect":
+                    return True
+                # http.request: a body nobody read (e.g. a bare ASGI app); discard it.
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.debug(
+                "receive() failed; disconnects are noticed at the next send", exc_info=True
+            )
+            return False
+
+    # ---- the whole
+
+    async def run(self, receive: Receive, send: Send, start: Message) -> StreamOutcome:
+        """Send ``start`` and the stream; return how it ended (hooks already called).
+
+        Raises:
+            StreamAbortedError: a chunked stream's source failed; the body is left incomplete.
+            Exception: whatever ASGI ``send`` raised other than a disconnect (after the hooks).
+        """
+        settings = self._settings
+        began = time.monotonic()
+        self._status: OutcomeStatus = "completed"
+        self._error: BaseException | None = None
+        self._disconnected = False
+        self._raise: BaseException | None = None
+        loop = asyncio.get_running_loop()
+        self._outbox = _Outbox(settings.max_buffered_events)
+        shutdown_requested: asyncio.Future[None] = loop.create_future()
+        tasks: list[asyncio.Task[Any]] = []
+        monitor = settings.shutdown_monitor
+        monitor.install_signal_handlers()
+        try:
+            with monitor.subscribe(lambda: _resolve(shutdown_requested)):
+                try:
+                    await send(start)
+                    opening = self._encoder.opening()
+                    if opening:
+                        await self._send(send, opening, more_body=True)
+                except (_ClientGone, OSError):
+                    self._status, self._disconnected = "cancelled", True
+                else:
+                    producer = asyncio.create_task(self._produce())
+                    sender = asyncio.create_task(self._send_loop(send))
+                    watcher = asyncio.create_task(self._watch(receive))
+                    tasks = [producer, sender, watcher]
+                    await self._supervise(producer, sender, watcher, shutdown_requested)
+        except asyncio.CancelledError:
+            self._status = "cancelled"
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await _settle(tasks[0])
+                for task in tasks[1:]:
+                    with contextlib.suppress(BaseException):
+                        await task
+            if not shutdown_requested.done():
+                shutdown_requested.cancel()
+            if self._disconnected and settings.on_disconnect is not None:
+                await call_callback("on_disconnect", settings.on_disconnect)
+            if self._status == "completed" and self._source_error is not None:
+                self._status, self._error = "error", self._source_error
+            outcome = self._outcome(began)
+            if settings.on_close is not None:
+                await call_callback("on_close", settings.on_close, outcome)
+        if self._raise is not None:
+            raise self._raise
+        return outcome
+
+    async def _supervise(
+        self,
+        producer: asyncio.Task[None],
+        sender: asyncio.Task[None],
+        watcher: asyncio.Task[bool],
+        shutdown_requested: asyncio.Future[None],
+    ) -> None:
+        """Wait for the first event that decides the outcome: the sender ends (the stream is
+        complete, or a send failed or timed out), the client leaves, or a shutdown begins."""
+        waiting: set[asyncio.Future[Any]] = {sender, watcher, shutdown_requested}
+        while True:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if sender in done:
+                self._take_sender_result(sender)
+                return
+            if watcher in done:
+                waiting.discard(watcher)
+                if watcher.result():
+                    self._status, self._disconnected = "cancelled", True
+                    return
+                continue
+            await self._drain_for_shutdown(producer, sender, watcher)
+            return
+
+    def _outcome(self, began: float) -> StreamOutcome:
+        return StreamOutcome(
+            status=self._status,
+            events_sent=self._events_sent,
+            duration_seconds=time.monotonic() - began,
+            error=self._error,
+        )
+
+    def _take_sender_result(self, sender: asyncio.Task[None]) -> None:
+        exc = sender.exception()
+        if exc is None:
+            self._status = "shutdown" if self._shutdown else "completed"
+        elif isinstance(exc, _SendTimeout):
+            logger.info("dropping a client that read nothing for %s s", exc.seconds)
+            self._status, self._error = "timeout", TimeoutError(str(exc))
+        elif isinstance(exc, _ClientGone):
+            self._status, self._disconnected = "cancelled", True
+        elif isinstance(exc, _Aborted):
+            self._status, self._error = "error", self._source_error
+            self._raise = StreamAbortedError("the stream's source failed; see the log")
+        else:
+            self._status, self._error, self._raise = "error", exc, exc
+
+    async def _drain_for_shutdown(
+        self,
+        producer: asyncio.Task[None],
+        sender: asyncio.Task[None],
+        watcher: asyncio.Task[bool],
+    ) -> None:
+        """Stop the source, send what is buffered and the shutdown notice, within the grace."""
+        grace = self._settings.shutdown_grace_seconds
+        deadline = time.monotonic() + grace
+        producer.cancel()
+        await asyncio.wait({producer}, timeout=grace)
+        if not self._outbox.finished:
+            self._shutdown = self._outbox.finish(self._encoder.shutdown())
+        self._status = "shutdown" if self._shutdown else "completed"
+        waiting: set[asyncio.Future[Any]] = {sender}
+        if not watcher.done():
+            waiting.add(watcher)
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            done, _ = await asyncio.wait(
+                waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                logger.info("a stream did not end within shutdown_grace_seconds=%s", grace)
+                self._status = "shutdown"
+                return
+            if sender in done:
+                self._take_sender_result(sender)
+                return
+            waiting.discard(watcher)
+            if watcher.result():
+                self._status, self._disconnected = "cancelled", True
+                return
+
+
+async def _aclose(iterator: object) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except Exception:
+        logger.exception("closing the stream source raised")
+
+
+async def _settle(producer: asyncio.Task[None]) -> None:
+    """Wait (bounded) for a cancelled producer to finish closing its source."""
+    done, _ = await asyncio.wait({producer}, timeout=SOURCE_CLOSE_TIMEOUT_SECONDS)
+    if not done:
+        logger.warning(
+            "the stream source is still closing after %s s; leaving it to finish",
+            SOURCE_CLOSE_TIMEOUT_SECONDS,
+        )
+        _background.add(producer)
+        producer.add_done_callback(_background.discard)
+        return
+    if not producer.cancelled() and producer.exception() is not None:
+        logger.error("stream producer failed", exc_info=producer.exception())
