@@ -1,0 +1,507 @@
+"""An asyncio load client for many concurrent SSE streams, and the server-side probes it reads.
+
+``python benchmarks/loadgen.py paced URL --streams 1000 --n 250 --size 64 --interval-ms 20
+--server-pid PID`` opens that many ``GET /stream`` requests at once and prints one JSON object:
+stream duration against the nominal ``n * interval``, first-event latency, delivery latency (each
+paced event carries its due time, see :mod:`apps`), the server's CPU time and peak RSS over the
+run, and the client's own CPU use so a saturated client is visible rather than silently skewing
+the numbers. ``idle URL --streams 2000 --server-pid PID`` holds that many streams open after their
+first event and reports the server's resident memory per connection.
+
+To keep up with tens of thousands of events per second on one core, the client is an
+``asyncio.Protocol`` on uvloop with a minimal HTTP/1.1 reader: status line, headers, chunked
+transfer coding, and just enough SSE to find events (blank-line terminated blocks, ``LF`` or
+``CRLF``; a block with a ``data:`` line is an event, one with ``event: end`` ends the stream,
+comment-only blocks such as heartbeats are skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import sys
+import time
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+# At most this many connects in flight at once: a burst larger than the kernel's SYN backlog
+# (net.ipv4.tcp_max_syn_backlog, 2048 here) would be dropped and retried a second later,
+# measuring the kernel rather than the server. Each stream's clock starts at its own connect.
+CONNECT_CONCURRENCY = 1000
+# How long an idle-memory run lets the server settle after the last stream opened.
+IDLE_SETTLE_SECONDS = 1.0
+
+
+# --- server probes (/proc) -------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by the live threads of process ``pid``, in seconds.
+
+    Reads each thread's ``/proc/PID/task/TID/schedstat`` (nanoseconds on the CPU) rather than
+    ``/proc/PID/stat``, whose clock ticks (10 ms) are too coarse for a one-second measurement;
+    falls back to ``stat`` where schedstat is not available.
+    """
+    total_ns = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with (
+                contextlib.suppress(FileNotFoundError),
+                open(f"/proc/{pid}/task/{tid}/schedstat") as f,
+            ):
+                total_ns += int(f.read().split()[0])
+    except OSError:
+        total_ns = 0
+    if total_ns:
+        return total_ns / 1e9
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    # The command name (field 2) may contain spaces; the fields after it are space-separated.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / CLOCK_TICKS
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """``VmRSS`` (resident now) and ``VmHWM`` (peak resident) of process ``pid``, in KiB."""
+    result: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                result[key] = int(value.split()[0])
+    return result
+
+
+def raise_nofile_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = max(soft, 1 << 20) if hard == resource.RLIM_INFINITY else hard
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of already sorted values, by the nearest-rank method."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), int(-(-q * len(sorted_values) // 1))))
+    return float(sorted_values[rank - 1])
+
+
+# --- one stream ------------------------------------------------------------------------------
+
+
+class ProtocolViolation(Exception):
+    """The server's response is not what the benchmark route promises.
+
+    Attributes:
+        offset: the byte offset in the response (headers included) where it was noticed.
+        reason: what was wrong.
+    """
+
+    def __init__(self, offset: int, reason: str) -> None:
+        self.offset = offset
+        self.reason = reason
+        super().__init__(f"{reason} (at response byte {offset})")
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """What one stream measured. Times are ``time.monotonic()`` seconds."""
+
+    started: float = 0.0
+    first_event: float | None = None
+    ended: float | None = None
+    events: int = 0
+    error: str | None = None
+    # Delivery latency of each stamped event, in microseconds.
+    latencies_us: array[int] = field(default_factory=lambda: array("q"))
+
+
+class SSEStreamProtocol(asyncio.Protocol):
+    """Reads one ``/stream`` response and records its timings in a :class:`StreamStats`."""
+
+    def __init__(
+        self, request: bytes, stats: StreamStats, done: asyncio.Future[None], stamped: bool
+    ) -> None:
+        self.request = request
+        self.stats = stats
+        self.done = done
+        self.stamped = stamped
+        self.transport: asyncio.Transport | None = None
+        self.head = bytearray()
+        self.in_body = False
+        self.chunked = False
+        self.raw = bytearray()  # undecoded chunked body
+        self.chunk_left = 0  # data bytes left in the current chunk
+        self.chunk_crlf = False  # the CRLF after a chunk's data is still due
+        self.body = bytearray()  # decoded body not yet parsed into events
+        self.term = b""  # event terminator, b"\n\n" or b"\r\n\r\n", set by the first line end
+        self.offset = 0  # bytes received, for error messages
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        try:
+            if not self.in_body:
+                self.head += data
+                end = self.head.find(b"\r\n\r\n")
+                if end < 0:
+                    self.offset += len(data)
+                    return
+                self._read_head(bytes(self.head[:end]))
+                data = bytes(self.head[end + 4 :])
+                self.offset += len(data)
+                self.head.clear()
+                self.in_body = True
+            else:
+                self.offset += len(data)
+            if self.chunked:
+                self._dechunk(data)
+            else:
+                self.body += data
+            self._events(now)
+        except ProtocolViolation as exc:
+            self._finish(str(exc))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self._finish(f"connection lost before the end event: {exc or 'closed by server'}")
+
+    def _finish(self, error: str | None) -> None:
+        if error is not None and self.stats.error is None:
+            self.stats.error = error
+        if not self.done.done():
+            self.done.set_result(None)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _read_head(self, head: bytes) -> None:
+        lines = head.split(b"\r\n")
+        status = lines[0].split(b" ", 2)
+        if len(status) < 2 or status[1] != b"200":
+            raise ProtocolViolation(0, f"expected status 200, got {lines[0]!r}")
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                self.chunked = True
+
+    def _dechunk(self, data: bytes) -> None:
+        raw = self.raw
+        raw += data
+        pos = 0
+        size_total = len(raw)
+        body = self.body
+        while True:
+            if self.chunk_left:
+                take = min(self.chunk_left, size_total - pos)
+                if take == 0:
+                    break
+                body += raw[pos : pos + take]
+                pos += take
+                self.chunk_left -= take
+                if self.chunk_left:
+                    break
+                self.chunk_crlf = True
+            if self.chunk_crlf:
+                if size_total - pos < 2:
+                    break
+                pos += 2
+                self.chunk_crlf = False
+            eol = raw.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            size_text = bytes(raw[pos:eol]).split(b";", 1)[0]
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ProtocolViolation(self.offset, f"bad chunk size {size_text!r}") from None
+            pos = eol + 2
+            if size == 0:
+                break
+            self.chunk_left = size
+        del raw[:pos]
+
+    def _events(self, now: float) -> None:
+        body = self.body
+        term = self.term
+        if not term:
+            lf = body.find(b"\n")
+            if lf < 0:
+                return
+            term = self.term = b"\r\n\r\n" if lf > 0 and body[lf - 1] == 13 else b"\n\n"
+        stats = self.stats
+        pos = 0
+        now_us = int(now * 1_000_000)
+        latencies = stats.latencies_us
+        stamped = self.stamped
+        while True:
+            end = body.find(term, pos)
+            if end < 0:
+                break
+            data_at = body.find(b"data: ", pos, end)
+            if data_at >= 0:
+                if body.find(b"event: end", pos, end) >= 0:
+                    stats.ended = now
+                    self._finish(None)
+                    return
+                stats.events += 1
+                if stats.first_event is None:
+                    stats.first_event = now
+                if stamped:
+                    start = data_at + 6
+                    if body[start] == 34:  # '"': FastAPI JSON-encodes string data
+                        start += 1
+                    space = body.find(b" ", start, end)
+                    if space < 0:
+                        raise ProtocolViolation(self.offset, "paced event without a timestamp")
+                    latencies.append(now_us - int(body[start:space]))
+            pos = end + len(term)
+        del body[:pos]
+
+
+# --- many streams ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """Where and what to request."""
+
+    host: str
+    port: int
+    path: str
+
+    @classmethod
+    def from_url(cls, url: str) -> Target:
+        """Split ``http://host:port`` (no path) into a target; the path is filled in later."""
+        parts = urlsplit(url)
+        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
+            raise ValueError(f"url must look like http://127.0.0.1:PORT, got {url!r}")
+        return cls(host=parts.hostname, port=parts.port, path="")
+
+    def request(self, path: str) -> bytes:
+        """The bytes of a ``GET path`` request."""
+        return (
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            "Accept: text/event-stream\r\n\r\n"
+        ).encode()
+
+
+async def open_stream(
+    target: Target, path: str, stamped: bool, connect_slots: asyncio.Semaphore
+) -> tuple[StreamStats, asyncio.Future[None], asyncio.Transport | None]:
+    """Start one stream; return its stats, a future done at its end, and its transport."""
+    loop = asyncio.get_running_loop()
+    stats = StreamStats()
+    done: asyncio.Future[None] = loop.create_future()
+    request = target.request(path)
+    async with connect_slots:
+        stats.started = time.monotonic()
+        try:
+            transport, _ = await loop.create_connection(
+                lambda: SSEStreamProtocol(request, stats, done, stamped), target.host, target.port
+            )
+        except OSError as exc:
+            stats.error = f"connect failed: {exc}"
+            done.set_result(None)
+            return stats, done, None
+    return stats, done, transport
+
+
+async def fetch_one(target: Target, path: str) -> StreamStats:
+    """Read one whole stream (used to warm the server up before measuring)."""
+    slots = asyncio.Semaphore(1)
+    stats, done, _ = await open_stream(target, path, stamped=False, connect_slots=slots)
+    await asyncio.wait_for(done, 30)
+    if stats.error:
+        raise RuntimeError(f"warm-up stream failed: {stats.error}")
+    return stats
+
+
+async def run_paced(
+    target: Target,
+    *,
+    streams: int,
+    n: int,
+    size: int,
+    interval_ms: float,
+    server_pid: int | None,
+) -> dict[str, Any]:
+    """Run ``streams`` concurrent paced streams and summarise them (see the module docstring)."""
+    await fetch_one(target, "/stream?n=2&size=16&interval_ms=0")
+    nominal = n * interval_ms / 1000.0
+    path = f"/stream?n={n}&size={size}&interval_ms={interval_ms:g}"
+    cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+    mem0 = memory_kib(server_pid) if server_pid else {}
+    own0 = os.times()
+    wall0 = time.monotonic()
+    slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    opened = await asyncio.gather(*(open_stream(target, path, True, slots) for _ in range(streams)))
+    deadline = nominal * 3 + 60
+    pending = [done for _, done, _ in opened if not done.done()]
+    if pending:
+        _, still = await asyncio.wait(pending, timeout=deadline)
+    else:
+        still = set()
+    wall = time.monotonic() - wall0
+    own1 = os.times()
+    cpu1 = cpu_seconds(server_pid) if server_pid else 0.0
+    mem1 = memory_kib(server_pid) if server_pid else {}
+    for stats, done, transport in opened:
+        if not done.done():
+            stats.error = f"no end event within {deadline:.0f} s"
+            done.set_result(None)
+        if transport is not None:
+            transport.close()
+    del still
+
+    all_stats = [s for s, _, _ in opened]
+    ok = [s for s in all_stats if s.error is None and s.ended is not None]
+    errors: dict[str, int] = {}
+    for s in all_stats:
+        if s.error is not None:
+            errors[s.error] = errors.get(s.error, 0) + 1
+    durations = sorted(s.ended - s.started for s in ok if s.ended is not None)
+    firsts = sorted(s.first_event - s.started for s in ok if s.first_event is not None)
+    latencies = array("q")
+    for s in ok:
+        latencies.extend(s.latencies_us)
+    lat_sorted = sorted(latencies)
+    client_cpu = (own1.user - own0.user) + (own1.system - own0.system)
+    events = sum(s.events for s in all_stats)
+    return {
+        "mode": "paced",
+        "streams": streams,
+        "n": n,
+        "size": size,
+        "interval_ms": interval_ms,
+        "ok": len(ok),
+        "errors": errors,
+        "events": events,
+        "events_expected": streams * n,
+        "nominal_s": nominal,
+        "wall_s": wall,
+        "duration_p50_s": percentile(durations, 0.50),
+        "duration_p99_s": percentile(durations, 0.99),
+        "duration_max_s": durations[-1] if durations else float("nan"),
+        "duration_ratio_p50": percentile(durations, 0.50) / nominal if nominal else float("nan"),
+        "duration_ratio_p99": percentile(durations, 0.99) / nominal if nominal else float("nan"),
+        "first_event_p50_s": percentile(firsts, 0.50),
+        "first_event_p99_s": percentile(firsts, 0.99),
+        "delivery_p50_ms": percentile(lat_sorted, 0.50) / 1000.0,
+        "delivery_p99_ms": percentile(lat_sorted, 0.99) / 1000.0,
+        "server_cpu_s": cpu1 - cpu0,
+        "server_cpu_share": (cpu1 - cpu0) / wall if wall else float("nan"),
+        "server_rss_before_kib": mem0.get("VmRSS"),
+        "server_rss_after_kib": mem1.get("VmRSS"),
+        "server_rss_peak_kib": mem1.get("VmHWM"),
+        "client_cpu_s": client_cpu,
+        "client_cpu_share": client_cpu / wall if wall else float("nan"),
+    }
+
+
+async def run_idle(target: Target, *, streams: int, server_pid: int) -> dict[str, Any]:
+    """Hold ``streams`` streams open after their first event; report server RSS per stream."""
+    await fetch_one(target, "/stream?n=2&size=16&interval_ms=0")
+    await asyncio.sleep(IDLE_SETTLE_SECONDS)
+    before = memory_kib(server_pid)["VmRSS"]
+    # Two events an hour apart: the first arrives at once, then the stream idles.
+    path = "/stream?n=2&size=16&interval_ms=3600000"
+    slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    opened = await asyncio.gather(*(open_stream(target, path, True, slots) for _ in range(streams)))
+    try:
+        wait_until = time.monotonic() + 60
+        while time.monotonic() < wait_until:
+            waiting = sum(1 for s, _, _ in opened if s.first_event is None and s.error is None)
+            if waiting == 0:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(IDLE_SETTLE_SECONDS)
+        after = memory_kib(server_pid)["VmRSS"]
+        live = sum(1 for s, _, _ in opened if s.first_event is not None and s.error is None)
+        errors: dict[str, int] = {}
+        for s, _, _ in opened:
+            if s.error is not None:
+                errors[s.error] = errors.get(s.error, 0) + 1
+    finally:
+        for _, _, transport in opened:
+            if transport is not None:
+                transport.close()
+    return {
+        "mode": "idle",
+        "streams": streams,
+        "live": live,
+        "errors": errors,
+        "server_rss_before_kib": before,
+        "server_rss_after_kib": after,
+        "kib_per_stream": (after - before) / live if live else float("nan"),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the arguments, run the load, print the JSON summary on stdout."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    paced = sub.add_parser("paced", help="many concurrent paced streams")
+    paced.add_argument("url")
+    paced.add_argument("--streams", type=int, required=True)
+    paced.add_argument("--n", type=int, required=True)
+    paced.add_argument("--size", type=int, default=64)
+    paced.add_argument("--interval-ms", type=float, required=True)
+    paced.add_argument("--server-pid", type=int, default=None)
+    paced.add_argument("--cpu", type=int, default=None, help="pin the client to this core")
+    idle = sub.add_parser("idle", help="server memory per idle stream")
+    idle.add_argument("url")
+    idle.add_argument("--streams", type=int, required=True)
+    idle.add_argument("--server-pid", type=int, required=True)
+    idle.add_argument("--cpu", type=int, default=None, help="pin the client to this core")
+    args = parser.parse_args(argv)
+
+    limit = raise_nofile_limit()
+    if args.streams + 64 > limit:
+        parser.error(f"--streams {args.streams} needs more open files than the limit {limit}")
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    target = Target.from_url(args.url)
+    try:
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    if args.mode == "paced":
+        result = runner(
+            run_paced(
+                target,
+                streams=args.streams,
+                n=args.n,
+                size=args.size,
+                interval_ms=args.interval_ms,
+                server_pid=args.server_pid,
+            )
+        )
+    else:
+        result = runner(run_idle(target, streams=args.streams, server_pid=args.server_pid))
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    with contextlib.suppress(BrokenPipeError):
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

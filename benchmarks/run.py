@@ -1,0 +1,510 @@
+"""Run every benchmark scenario against every implementation (``benchmarks/run.py``).
+
+``--quick`` shrinks every scenario and runs it once (a smoke check of about a minute; its results
+go to ``benchmarks/results/quick/`` so they never replace a full run's). The full run takes up to
+about 20 minutes and writes ``benchmarks/results/results.json``, ``summary.md`` and
+``benchmarks.png``. See ``benchmarks/README.md`` for what is measured and how.
+
+Method: each measurement gets a fresh server process (``serve.py``: uvicorn, httptools, uvloop,
+one worker) pinned to core 0, and the client (curl or ``loadgen.py``) pinned to core 1. Every
+scenario runs ``--runs`` times; within a run every implementation is measured once, in an order
+rotated from run to run, so slow drift of the machine (other work, thermal state) spreads over
+all of them. Reports give medians and ranges, and ratios are taken run by run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from apps import IMPLEMENTATIONS, available
+from loadgen import cpu_seconds, memory_kib
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PYTHON = sys.executable
+SERVER_CPU = 0
+CLIENT_CPU = 1
+SERVER_START_TIMEOUT_SECONDS = 20.0
+SERVER_STOP_TIMEOUT_SECONDS = 5.0
+CURL_TIMEOUT_SECONDS = 600.0
+# Time left for the machine to settle between measurements (sockets in TIME_WAIT, page cache).
+PAUSE_SECONDS = 0.3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OneStream:
+    """Scenario 1: one unpaced stream read by curl."""
+
+    key: str
+    n: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Paced:
+    """Scenario 2: many concurrent paced streams read by ``loadgen.py paced``."""
+
+    key: str
+    streams: int
+    n: int
+    interval_ms: float
+    size: int = 64
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Idle:
+    """Scenario 3: streams held open after their first event, read by ``loadgen.py idle``."""
+
+    key: str
+    streams: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """Everything one invocation measures."""
+
+    runs: int
+    one_stream: tuple[OneStream, ...]
+    paced: tuple[Paced, ...]
+    idle: tuple[Idle, ...]
+
+
+FULL = Plan(
+    runs=3,
+    one_stream=(
+        OneStream(key="small", n=200_000, size=16),
+        OneStream(key="large", n=20_000, size=1024),
+    ),
+    paced=(
+        Paced(key="pace50", streams=1000, n=250, interval_ms=20),
+        Paced(key="pace10", streams=5000, n=100, interval_ms=100),
+    ),
+    idle=(Idle(key="idle", streams=2000),),
+)
+
+QUICK = Plan(
+    runs=1,
+    one_stream=(
+        OneStream(key="small", n=20_000, size=16),
+        OneStream(key="large", n=2_000, size=1024),
+    ),
+    paced=(
+        Paced(key="pace50", streams=200, n=50, interval_ms=20),
+        Paced(key="pace10", streams=500, n=10, interval_ms=100),
+    ),
+    idle=(Idle(key="idle", streams=200),),
+)
+
+
+class BenchmarkError(RuntimeError):
+    """A measurement could not be taken (a server did not start, a client failed).
+
+    Attributes:
+        impl: the implementation being measured.
+        scenario: the scenario key.
+        reason: what went wrong.
+    """
+
+    def __init__(self, impl: str, scenario: str, reason: str) -> None:
+        self.impl = impl
+        self.scenario = scenario
+        self.reason = reason
+        super().__init__(f"{impl} / {scenario}: {reason}")
+
+
+def pinned(cpu: int) -> list[str]:
+    """A ``taskset`` prefix pinning a command to ``cpu`` (empty on a one-core machine)."""
+    if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", str(cpu)]
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def server(impl: str, scenario: str, log_dir: Path) -> Iterator[tuple[int, str]]:
+    """Start ``serve.py impl`` on a free port; yield ``(pid, base_url)``; always stop it."""
+    port = free_port()
+    log_path = log_dir / f"{impl}-{scenario}-{port}.log"
+    cpu = ["--cpu", str(SERVER_CPU)] if (os.cpu_count() or 1) >= 2 else []
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [PYTHON, str(HERE / "serve.py"), impl, "--port", str(port), *cpu],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=HERE,
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
+        while True:
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise BenchmarkError(impl, scenario, f"server exited ({proc.returncode}):\n{tail}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise BenchmarkError(impl, scenario, "server did not start listening")
+            time.sleep(0.05)
+        yield proc.pid, f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(SERVER_STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(SERVER_STOP_TIMEOUT_SECONDS)
+
+
+def measure_one_stream(impl: str, case: OneStream, log_dir: Path) -> dict[str, Any]:
+    """Scenario 1 for one implementation: curl reads the whole stream; events/s and CPU/event."""
+    with server(impl, case.key, log_dir) as (pid, url):
+        stream_url = f"{url}/stream?n={case.n}&size={case.size}&interval_ms=0"
+        # Warm up (imports done on first request, first allocations) outside the measurement.
+        subprocess.run(
+            ["curl", "-sN", "-o", "/dev/null", f"{url}/stream?n=10&size=16&interval_ms=0"],
+            check=True,
+            timeout=30,
+        )
+        cpu0 = cpu_seconds(pid)
+        start = time.monotonic()
+        done = subprocess.run(
+            [
+                *pinned(CLIENT_CPU),
+                "curl",
+                "-sN",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{size_download}",
+                stream_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=CURL_TIMEOUT_SECONDS,
+            check=False,
+        )
+        wall = time.monotonic() - start
+        cpu = cpu_seconds(pid) - cpu0
+        peak = memory_kib(pid).get("VmHWM")
+    status, _, size_text = done.stdout.partition(" ")
+    if done.returncode != 0 or status != "200":
+        raise BenchmarkError(impl, case.key, f"curl failed ({done.returncode}, {done.stdout!r})")
+    received = int(size_text)
+    # Each event is at least "data: " + size bytes + a blank line.
+    if received < case.n * (case.size + 8):
+        raise BenchmarkError(
+            impl, case.key, f"curl received {received} bytes, fewer than {case.n} events"
+        )
+    return {
+        "wall_s": wall,
+        "events_per_s": case.n / wall,
+        "bytes": received,
+        "mb_per_s": received / wall / 1e6,
+        "server_cpu_s": cpu,
+        "server_cpu_us_per_event": cpu / case.n * 1e6,
+        "server_rss_peak_kib": peak,
+    }
+
+
+def run_loadgen(impl: str, scenario: str, args: list[str]) -> dict[str, Any]:
+    """Run ``loadgen.py args`` pinned to the client core; return its JSON result."""
+    cpu = ["--cpu", str(CLIENT_CPU)] if (os.cpu_count() or 1) >= 2 else []
+    done = subprocess.run(
+        [PYTHON, str(HERE / "loadgen.py"), *args, *cpu],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=HERE,
+    )
+    if done.returncode != 0:
+        raise BenchmarkError(impl, scenario, f"loadgen failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def measure_paced(impl: str, case: Paced, log_dir: Path) -> dict[str, Any]:
+    """Scenario 2 for one implementation (see ``loadgen.run_paced``)."""
+    with server(impl, case.key, log_dir) as (pid, url):
+        return run_loadgen(
+            impl,
+            case.key,
+            [
+                "paced",
+                url,
+                "--streams",
+                str(case.streams),
+                "--n",
+                str(case.n),
+                "--size",
+                str(case.size),
+                "--interval-ms",
+                f"{case.interval_ms:g}",
+                "--server-pid",
+                str(pid),
+            ],
+        )
+
+
+def measure_idle(impl: str, case: Idle, log_dir: Path) -> dict[str, Any]:
+    """Scenario 3 for one implementation (see ``loadgen.run_idle``)."""
+    with server(impl, case.key, log_dir) as (pid, url):
+        return run_loadgen(
+            impl, case.key, ["idle", url, "--streams", str(case.streams), "--server-pid", str(pid)]
+        )
+
+
+def rotated(names: list[str], run: int) -> list[str]:
+    """``names`` rotated by ``run`` places: each run starts with a different implementation."""
+    k = run % len(names)
+    return names[k:] + names[:k]
+
+
+def measure_all(
+    impls: list[str],
+    runs: int,
+    key: str,
+    measure: Callable[[str], dict[str, Any]],
+    log: Callable[[str], None],
+) -> dict[str, list[dict[str, Any]]]:
+    """Measure every implementation ``runs`` times, interleaved; results indexed by run."""
+    results: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
+    for run in range(runs):
+        for impl in rotated(impls, run):
+            log(f"  run {run + 1}/{runs} {key:7} {impl}")
+            try:
+                results[impl].append(measure(impl))
+            except BenchmarkError as exc:
+                log(f"    FAILED: {exc}")
+                results[impl].append({"error": str(exc)})
+            time.sleep(PAUSE_SECONDS)
+    return results
+
+
+def versions() -> dict[str, str]:
+    """Versions of the measured libraries and the server stack."""
+    names = [
+        "streamwire",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "starlette",
+        "sse-starlette",
+        "fastapi",
+    ]
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.strip()
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "load_average_at_start": os.getloadavg(),
+        "git_commit": commit,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "server_cpu": SERVER_CPU,
+        "client_cpu": CLIENT_CPU,
+    }
+
+
+def run_decode(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Scenario 4: run ``decode.py`` (owned separately) pinned to one core; return its JSON.
+
+    ``decode.py`` always writes ``results/decode.json``; a quick run restores the previous file
+    afterwards so a smoke check never replaces a full run's numbers.
+    """
+    script = HERE / "decode.py"
+    if not script.exists():
+        return {"status": "not yet measured", "reason": "benchmarks/decode.py does not exist"}
+    target = HERE / "results" / "decode.json"
+    previous = target.read_bytes() if target.exists() else None
+    log(f"scenario 4: decoders ({'2' if quick else '50'} MB)")
+    try:
+        done = subprocess.run(
+            [
+                *pinned(CLIENT_CPU),
+                PYTHON,
+                str(script),
+                "--mb",
+                "2" if quick else "50",
+                "--runs",
+                "3",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+            cwd=ROOT,
+        )
+        if done.returncode != 0:
+            log(f"    FAILED: decode.py exited {done.returncode}")
+            return {"status": "failed", "reason": (done.stdout + done.stderr)[-2000:]}
+        result: dict[str, Any] = json.loads(target.read_text())
+        return {"status": "measured", **result}
+    finally:
+        if quick:
+            if previous is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.write_bytes(previous)
+
+
+def run_chat(quick: bool, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Scenario 5: the chat route served by ``streamwire serve --demo-speed 0``."""
+    import importlib.util
+
+    if importlib.util.find_spec("streamwire.app") is None:
+        return {
+            "status": "not yet measured",
+            "reason": "the chat server (streamwire.app, `streamwire serve`) does not exist yet",
+        }
+    return {"status": "not yet measured", "reason": "the chat route is not wired into run.py yet"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, run the plan, write the JSON, the summary and the chart."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run (~1 minute)")
+    parser.add_argument("--runs", type=int, default=None, help="override the number of runs")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated implementations to measure (default: all available)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default="one,paced,idle,decode,chat",
+        help="comma-separated scenarios: one, paced, idle, decode, chat",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    args = parser.parse_args(argv)
+
+    plan = QUICK if args.quick else FULL
+    runs = args.runs or plan.runs
+    impls = available()
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = [w for w in wanted if w not in IMPLEMENTATIONS]
+        if unknown:
+            parser.error(
+                f"--only: unknown implementation(s) {unknown}; know {list(IMPLEMENTATIONS)}"
+            )
+        impls = [i for i in impls if i in wanted]
+    scenarios = set(args.scenarios.split(","))
+    out = args.out or (HERE / "results" / ("quick" if args.quick else ""))
+    out.mkdir(parents=True, exist_ok=True)
+    if shutil.which("curl") is None and "one" in scenarios:
+        parser.error("curl is needed for the one-stream scenario (apt-get install curl)")
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    missing = [i for i in IMPLEMENTATIONS if i not in impls]
+    log(
+        f"implementations: {', '.join(impls)}"
+        + (f" (skipped: {', '.join(missing)})" if missing else "")
+    )
+    results: dict[str, Any] = {
+        "quick": args.quick,
+        "runs": runs,
+        "implementations": {i: IMPLEMENTATIONS[i][1] for i in impls},
+        "machine": machine(),
+        "versions": versions(),
+        "plan": {
+            "one_stream": [asdict(c) for c in plan.one_stream],
+            "paced": [asdict(c) for c in plan.paced],
+            "idle": [asdict(c) for c in plan.idle],
+        },
+        "one_stream": {},
+        "paced": {},
+        "idle": {},
+        "decode": None,
+        "chat": None,
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="streamwire-bench-") as tmp:
+        log_dir = Path(tmp)
+        if "one" in scenarios:
+            for one in plan.one_stream:
+                log(f"scenario 1: one stream of {one.n} events of {one.size} B")
+                results["one_stream"][one.key] = measure_all(
+                    impls, runs, one.key, lambda i, c=one: measure_one_stream(i, c, log_dir), log
+                )
+        if "paced" in scenarios:
+            for paced in plan.paced:
+                log(
+                    f"scenario 2: {paced.streams} streams of {paced.n} events "
+                    f"every {paced.interval_ms:g} ms"
+                )
+                results["paced"][paced.key] = measure_all(
+                    impls, runs, paced.key, lambda i, c=paced: measure_paced(i, c, log_dir), log
+                )
+        if "idle" in scenarios:
+            for idle in plan.idle:
+                log(f"scenario 3: {idle.streams} idle streams")
+                results["idle"][idle.key] = measure_all(
+                    impls, runs, idle.key, lambda i, c=idle: measure_idle(i, c, log_dir), log
+                )
+    if "decode" in scenarios:
+        results["decode"] = run_decode(args.quick, log)
+    if "chat" in scenarios:
+        results["chat"] = run_chat(args.quick, runs, log)
+    results["elapsed_s"] = time.monotonic() - started
+
+    json_path = out / "results.json"
+    json_path.write_text(json.dumps(results, indent=1) + "\n")
+    from report import write_report
+
+    summary, chart = write_report(results, out)
+    log(f"wrote {json_path}, {summary} and {chart} in {results['elapsed_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
