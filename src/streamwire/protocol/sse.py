@@ -78,13 +78,11 @@ class ServerSentEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 def _check_field(name: str, value: str, *, nul: bool) -> None:
     if "\r" in value or "\n" in value or (nul and "\0" in value):
-        for i, ch in enumerate(value):
-            if ch in "\r\n" or (nul and ch == "\0"):
-                what = {"\r": "CR", "\n": "LF", "\0": "NUL"}[ch]
-                allowed = "CR, LF or NUL" if nul else "CR or LF"
-                raise InvalidArgumentError(
-                    name, f"must not contain {allowed} ({what} at index {i})"
-                )
+        forbidden = "\r\n\0" if nul else "\r\n"
+        index, char = next((i, c) for i, c in enumerate(value) if c in forbidden)
+        what = {"\r": "CR", "\n": "LF", "\0": "NUL"}[char]
+        allowed = "CR, LF or NUL" if nul else "CR or LF"
+        raise InvalidArgumentError(name, f"must not contain {allowed} ({what} at index {index})")
 
 
 def _lines(text: str) -> list[str]:
