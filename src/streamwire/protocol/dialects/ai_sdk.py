@@ -375,17 +375,18 @@ class _Bad(Exception):
         self.reason = reason
 
 
-def _field(part: dict[str, JSONValue], key: str, kind: type, noun: str, where: str = "") -> object:
-    value = part.get(key)
+def _field(
+    obj: dict[str, JSONValue], key: str, kind: type, noun: str, part_type: str, prefix: str = ""
+) -> object:
+    value = obj.get(key)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        name = f"{where}{key}"
-        found = "nothing" if key not in part else describe_json(value)
-        raise _Bad(f"{name!r} of a {part.get('type')!r} part must be {noun}, found {found}")
+        found = "nothing" if key not in obj else describe_json(value)
+        raise _Bad(f"{prefix + key!r} of a {part_type!r} part must be {noun}, found {found}")
     return value
 
 
-def _str(part: dict[str, JSONValue], key: str, where: str = "") -> str:
-    value = _field(part, key, str, "a string", where)
+def _str(obj: dict[str, JSONValue], key: str, part_type: str, prefix: str = "") -> str:
+    value = _field(obj, key, str, "a string", part_type, prefix)
     assert isinstance(value, str)
     return value
 
@@ -463,47 +464,49 @@ class AISDKDecoder:
             case "start":
                 message_id = part.get("messageId")
                 if message_id is not None:
-                    message_id = _str(part, "messageId")
+                    message_id = _str(part, "messageId", part_type)
                 return [Start(message_id=message_id)]
             case "text-start" | "reasoning-start":
-                self._open[part_type.split("-")[0]].add(_str(part, "id"))
+                self._open[part_type.split("-")[0]].add(_str(part, "id", part_type))
                 return []
             case "text-end" | "reasoning-end":
                 kind = part_type.split("-")[0]
-                self._require_open(kind, _str(part, "id"))
-                self._open[kind].discard(_str(part, "id"))
+                self._require_open(kind, _str(part, "id", part_type))
+                self._open[kind].discard(_str(part, "id", part_type))
                 return []
             case "text-delta":
-                part_id = self._require_open("text", _str(part, "id"))
-                return [TextDelta(delta=_str(part, "delta"), id=part_id)]
+                part_id = self._require_open("text", _str(part, "id", part_type))
+                return [TextDelta(delta=_str(part, "delta", part_type), id=part_id)]
             case "reasoning-delta":
-                part_id = self._require_open("reasoning", _str(part, "id"))
-                return [ReasoningDelta(delta=_str(part, "delta"), id=part_id)]
+                part_id = self._require_open("reasoning", _str(part, "id", part_type))
+                return [ReasoningDelta(delta=_str(part, "delta", part_type), id=part_id)]
             case "tool-input-start":
-                call_id = _str(part, "toolCallId")
-                self._tools[call_id] = _str(part, "toolName")
+                call_id = _str(part, "toolCallId", part_type)
+                self._tools[call_id] = _str(part, "toolName", part_type)
                 return [ToolCallStart(tool_call_id=call_id, tool=self._tools[call_id])]
             case "tool-input-delta":
                 call_id = self._known_call(part)
                 return [
-                    ToolCallDelta(tool_call_id=call_id, input_delta=_str(part, "inputTextDelta"))
+                    ToolCallDelta(
+                        tool_call_id=call_id, input_delta=_str(part, "inputTextDelta", part_type)
+                    )
                 ]
             case "tool-input-available":
                 return self._input_available(part)
             case "tool-input-error":
                 out = self._input_available(part)
-                out.append(self._result(part, _str(part, "errorText"), is_error=True))
+                out.append(self._result(part, _str(part, "errorText", part_type), is_error=True))
                 return out
             case "tool-output-available":
                 if "output" not in part:
                     raise _Bad("'output' of a 'tool-output-available' part is missing")
                 return [self._result(part, part["output"], is_error=False)]
             case "tool-output-error":
-                return [self._result(part, _str(part, "errorText"), is_error=True)]
+                return [self._result(part, _str(part, "errorText", part_type), is_error=True)]
             case "error":
                 return [
                     ErrorChunk(
-                        message=_str(part, "errorText"),
+                        message=_str(part, "errorText", part_type),
                         code=_DECODED_ERROR_CODE,
                         retryable=False,
                     )
@@ -511,7 +514,7 @@ class AISDKDecoder:
             case "finish":
                 reason = part.get("finishReason")
                 if reason is not None:
-                    self._finish_reason = _str(part, "finishReason")
+                    self._finish_reason = _str(part, "finishReason", part_type)
                 return []
             case "data-structured":
                 return self._structured(part)
@@ -532,14 +535,16 @@ class AISDKDecoder:
         return part_id
 
     def _known_call(self, part: dict[str, JSONValue]) -> str:
-        call_id = _str(part, "toolCallId")
+        part_type = str(part["type"])
+        call_id = _str(part, "toolCallId", part_type)
         if call_id not in self._tools:
             raise _Bad(f"a {part['type']!r} part names tool call {call_id!r} before its start")
         return call_id
 
     def _input_available(self, part: dict[str, JSONValue]) -> list[Chunk]:
-        call_id = _str(part, "toolCallId")
-        tool = _str(part, "toolName")
+        part_type = str(part["type"])
+        call_id = _str(part, "toolCallId", part_type)
+        tool = _str(part, "toolName", part_type)
         out: list[Chunk] = []
         if call_id not in self._tools:
             self._tools[call_id] = tool
@@ -554,7 +559,8 @@ class AISDKDecoder:
         )
 
     def _convert(self, part: dict[str, JSONValue], chunk_type: str) -> Chunk:
-        data = _field(part, "data", dict, "an object")
+        part_type = str(part["type"])
+        data = _field(part, "data", dict, "an object", part_type)
         assert isinstance(data, dict)
         try:
             return chunk_from_dict({**data, "type": chunk_type})
@@ -562,16 +568,17 @@ class AISDKDecoder:
             raise _Bad(f"'data' of a {part['type']!r} part: {exc}") from None
 
     def _structured(self, part: dict[str, JSONValue]) -> list[Chunk]:
-        stream_id = _str(part, "id")
-        data = _field(part, "data", dict, "an object")
+        part_type = str(part["type"])
+        stream_id = _str(part, "id", part_type)
+        data = _field(part, "data", dict, "an object", part_type)
         assert isinstance(data, dict)
         if "value" not in data:
             raise _Bad("'data.value' of a 'data-structured' part is missing")
         value = data["value"]
-        status = _str(data, "status", "data.")
+        status = _str(data, "status", part_type, "data.")
         data_type = data.get("dataType")
         if data_type is not None:
-            data_type = _str(data, "dataType", "data.")
+            data_type = _str(data, "dataType", part_type, "data.")
         if status == "done":
             self._snapshots[stream_id] = value
             return [

@@ -440,6 +440,7 @@ class OpenAIDecoder:
     """
 
     __slots__ = (
+        "_by_index",
         "_calls",
         "_count",
         "_emit_start",
@@ -453,7 +454,8 @@ class OpenAIDecoder:
         self._emit_start = emit_start
         self._finished = False
         self._count = 0
-        self._calls: dict[int, _DecodedCall] = {}
+        self._calls: list[_DecodedCall] = []
+        self._by_index: dict[int, _DecodedCall] = {}
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
         self._error: MalformedStreamError | None = None
@@ -567,10 +569,13 @@ class OpenAIDecoder:
         if arguments is not None and not isinstance(arguments, str):
             # Some servers send the arguments as an object instead of its JSON text.
             arguments = _dumps(arguments)
-        state = self._calls.get(call_index)
-        if state is None or (call_id and state.ended and call_id != state.tool_call_id):
-            state = _DecodedCall(tool_call_id=call_id or f"call_{call_index}")
-            self._calls[call_index] = state
+        state = self._by_index.get(call_index)
+        if state is None or (call_id and call_id != state.tool_call_id):
+            # A new id at a known index is a new call (servers that send whole calls reuse
+            # positions from chunk to chunk).
+            state = _DecodedCall(tool_call_id=call_id or f"call_{len(self._calls)}")
+            self._by_index[call_index] = state
+            self._calls.append(state)
         if state.ended:
             return
         if name and state.name is None:
@@ -589,7 +594,7 @@ class OpenAIDecoder:
             out.append(ToolCallDelta(tool_call_id=state.tool_call_id, input_delta=arguments))
 
     def _end_calls(self, out: list[Chunk]) -> None:
-        for state in self._calls.values():
+        for state in self._calls:
             if state.ended:
                 continue
             state.ended = True
