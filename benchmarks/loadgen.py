@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -37,6 +38,7 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 # (net.ipv4.tcp_max_syn_backlog, 2048 here) would be dropped and retried a second later,
 # measuring the kernel rather than the server. Each stream's clock starts at its own connect.
 CONNECT_CONCURRENCY = 1000
+_DIGITS = re.compile(rb"[0-9]+")
 # How long an idle-memory run lets the server settle after the last stream opened.
 IDLE_SETTLE_SECONDS = 1.0
 
@@ -264,13 +266,12 @@ class SSEStreamProtocol(asyncio.Protocol):
                 if stats.first_event is None:
                     stats.first_event = now
                 if stamped:
-                    start = data_at + 6
-                    if body[start] == 34:  # '"': FastAPI JSON-encodes string data
-                        start += 1
-                    space = body.find(b" ", start, end)
-                    if space < 0:
+                    # The first digits after "data: ": the stamp may be wrapped in JSON (FastAPI
+                    # quotes strings; streamwire sends a str as a text-delta chunk).
+                    stamp = _DIGITS.search(body, data_at + 6, end)
+                    if stamp is None:
                         raise ProtocolViolation(self.offset, "paced event without a timestamp")
-                    latencies.append(now_us - int(body[start:space]))
+                    latencies.append(now_us - int(stamp.group()))
             pos = end + len(term)
         del body[:pos]
 
