@@ -15,6 +15,19 @@ from streamwire.server.chunked import (
     stream,
 )
 from streamwire.server.errors import SafeStreamError, StreamClosedError
+from streamwire.server.guards import (
+    BearerToken,
+    CSRFProtection,
+    Guard,
+    GuardMiddleware,
+    Guards,
+    RateLimit,
+    Rejection,
+    bearer_token,
+    csrf,
+    guard,
+    rate_limit,
+)
 from streamwire.server.outcome import (
     CloseCallback,
     DisconnectCallback,
@@ -27,11 +40,18 @@ from streamwire.server.sse import SSEItem, SSEResponse, SSESource, sse
 
 __all__ = [
     "NDJSON_CONTENT_TYPE",
+    "BearerToken",
+    "CSRFProtection",
     "ChunkedResponse",
     "CloseCallback",
     "DisconnectCallback",
     "Emit",
+    "Guard",
+    "GuardMiddleware",
+    "Guards",
     "OutcomeStatus",
+    "RateLimit",
+    "Rejection",
     "SSEItem",
     "SSEResponse",
     "SSESource",
@@ -42,7 +62,11 @@ __all__ = [
     "StreamClosedError",
     "StreamOutcome",
     "TextChunk",
+    "bearer_token",
+    "csrf",
+    "guard",
     "ndjson",
+    "rate_limit",
     "shutdown_monitor",
     "sse",
     "stream",
