@@ -26,22 +26,26 @@ type                   class                       wire fields (``?`` optional)
 =====================  ==========================  =============================================
 
 Decoding is strict where it matters: an unknown ``type``, a missing field or a field of the wrong
-type raises :class:`ChunkDecodeError` naming the field. Unknown *keys* are ignored, so that a
-newer server can add optional fields without breaking older clients.
+type raises :class:`ChunkDecodeError` naming the field (a dotted wire path such as
+``input.kind``). Unknown *keys* are ignored, so that a newer server can add optional fields
+without breaking older clients. A ``structured-data`` chunk carries exactly the payload field of
+its ``kind`` (``value``, ``items``, ``delta`` or ``data``); another kind's field is an error, since
+it would be ambiguous.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Final, Literal, TypeAlias
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeAlias
 
 import msgspec
 
-from streamwire.protocol.errors import ChunkDecodeError
+from streamwire.protocol.errors import ChunkDecodeError, InvalidArgumentError
 
 __all__ = [
     "CHUNK_TYPES",
     "Chunk",
+    "ChunkDecodeError",
     "Done",
     "ErrorChunk",
     "Interrupt",
@@ -118,8 +122,8 @@ class StructuredData(_Chunk, tag="structured-data", frozen=True):
     * ``final``: ``data``, no path: the whole object, the source of truth; the stream is done.
 
     Raises:
-        ValueError: at construction (``ChunkDecodeError`` when decoding) when the fields do not
-            fit the kind.
+        InvalidArgumentError: (a ``ValueError``) at construction, when the fields do not fit
+            the kind (``ChunkDecodeError`` when decoding); ``field`` names the field.
     """
 
     type_name: ClassVar[str] = "structured-data"
@@ -134,20 +138,36 @@ class StructuredData(_Chunk, tag="structured-data", frozen=True):
 
     def __post_init__(self) -> None:
         kind = self.kind
+        payload = _PAYLOAD_FIELD.get(kind)
+        if payload is None:
+            # Only reachable by constructing in Python: decoding checks the literal first.
+            kinds = ", ".join(repr(k) for k in _PAYLOAD_FIELD)
+            raise InvalidArgumentError("kind", f"must be one of {kinds} (got {kind!r})")
         if kind == "final":
             if self.path is not None:
-                raise ValueError("`path` must be absent when kind is 'final'")
-            if self.data is msgspec.UNSET:
-                raise ValueError("`data` is required when kind is 'final'")
-            return
-        if self.path is None:
-            raise ValueError(f"`path` is required when kind is {kind!r}")
-        if kind == "set" and self.value is msgspec.UNSET:
-            raise ValueError("`value` is required when kind is 'set'")
-        if kind == "append" and self.items is None:
-            raise ValueError("`items` is required when kind is 'append'")
-        if kind == "text-delta" and self.delta is None:
-            raise ValueError("`delta` is required when kind is 'text-delta'")
+                raise InvalidArgumentError("path", "must be absent when kind is 'final'")
+        elif self.path is None:
+            raise InvalidArgumentError("path", f"is required when kind is {kind!r}")
+        present = {
+            "value": self.value is not msgspec.UNSET,
+            "items": self.items is not None,
+            "delta": self.delta is not None,
+            "data": self.data is not msgspec.UNSET,
+        }
+        for name, there in present.items():
+            if name == payload and not there:
+                raise InvalidArgumentError(name, f"is required when kind is {kind!r}")
+            if name != payload and there:
+                raise InvalidArgumentError(name, f"must be absent when kind is {kind!r}")
+
+
+# The one payload field each structured-data kind carries.
+_PAYLOAD_FIELD: Final[dict[str, str]] = {
+    "set": "value",
+    "append": "items",
+    "text-delta": "delta",
+    "final": "data",
+}
 
 
 class ToolCallStart(_Chunk, tag="tool-call-start", frozen=True):
@@ -214,8 +234,8 @@ class Usage(_Chunk, tag="usage", frozen=True):
     """Tokens used by the model call."""
 
     type_name: ClassVar[str] = "usage"
-    input_tokens: int
-    output_tokens: int
+    input_tokens: Annotated[int, msgspec.Meta(ge=0)]
+    output_tokens: Annotated[int, msgspec.Meta(ge=0)]
 
 
 class ErrorChunk(_Chunk, tag="error", frozen=True):
@@ -278,7 +298,6 @@ _encoder = msgspec.json.Encoder()
 _decoder: msgspec.json.Decoder[Chunk] = msgspec.json.Decoder(Chunk)
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
-_BAD_VALUE_IN_POST_INIT = re.compile(r"`(?P<name>[^`]+)`")
 
 
 def _dotted(msgspec_path: str) -> str:
@@ -294,16 +313,16 @@ def _translate(exc: msgspec.ValidationError, data: str) -> ChunkDecodeError:
     if match:
         path = _dotted(match.group("path"))
         message = message[: match.start()]
+    cause = exc.__cause__
+    if isinstance(cause, InvalidArgumentError):
+        # A __post_init__ check (msgspec chains the error it raised).
+        field = f"{path}.{cause.field}" if path else cause.field
+        return ChunkDecodeError(cause.reason, field=field, data=data)
     missing = _MISSING.search(message)
     if missing:
         name = missing.group("name")
         field = f"{path}.{name}" if path else name
         return ChunkDecodeError(f"missing required field {name!r}", field=field, data=data)
-    if not path:
-        # A __post_init__ check: its message names the field in backquotes.
-        named = _BAD_VALUE_IN_POST_INIT.search(message)
-        if named:
-            path = named.group("name")
     if path == "type" and message.startswith("Invalid value"):
         return ChunkDecodeError(f"unknown chunk type ({message})", field="type", data=data)
     return ChunkDecodeError(message[:1].lower() + message[1:], field=path, data=data)
@@ -311,6 +330,13 @@ def _translate(exc: msgspec.ValidationError, data: str) -> ChunkDecodeError:
 
 def encode_chunk(chunk: Chunk) -> bytes:
     """Encode a chunk as compact JSON bytes (camelCase keys, optional fields omitted).
+
+    Args:
+        chunk: the chunk to encode.
+
+    Returns:
+        One line of UTF-8 JSON: the encoder escapes every control character, so the result
+        never contains CR or LF and fits one SSE ``data:`` line.
 
     Example:
         >>> encode_chunk(TextDelta(delta="Hi"))
@@ -322,9 +348,21 @@ def encode_chunk(chunk: Chunk) -> bytes:
 def decode_chunk(data: str | bytes) -> Chunk:
     """Decode one chunk from its JSON text.
 
+    Args:
+        data: the JSON text of one chunk (an SSE event's data), as ``str`` or UTF-8 bytes.
+
+    Returns:
+        The chunk, an instance of the class its ``type`` names. Unknown keys are ignored.
+
     Raises:
-        ChunkDecodeError: the text is not JSON, its ``type`` is unknown or missing, or a field
-            is missing or of the wrong type. ``field`` names the bad field.
+        ChunkDecodeError: the text is not JSON (or not UTF-8), its ``type`` is unknown or
+            missing, a field is missing or of the wrong type, or a structured-data chunk's
+            fields do not fit its kind. ``field`` names the bad field as a dotted wire path
+            (``"input.kind"``).
+
+    Example:
+        >>> decode_chunk('{"type":"done","finishReason":"stop"}')
+        Done(finish_reason='stop')
     """
     try:
         return _decoder.decode(data)
@@ -334,10 +372,25 @@ def decode_chunk(data: str | bytes) -> Chunk:
     except msgspec.DecodeError as exc:
         text = data if isinstance(data, str) else data.decode("utf-8", "replace")
         raise ChunkDecodeError(f"not valid JSON: {exc}", data=text) from None
+    except UnicodeDecodeError as exc:
+        # msgspec raises this (not a DecodeError) for invalid UTF-8 inside a JSON string.
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        raise ChunkDecodeError(f"not valid UTF-8 ({exc.reason})", data=text) from None
 
 
 def chunk_to_dict(chunk: Chunk) -> dict[str, JSONValue]:
-    """The chunk as a plain dict, exactly as it goes on the wire (camelCase keys)."""
+    """The chunk as a plain dict, exactly as it goes on the wire.
+
+    Args:
+        chunk: the chunk.
+
+    Returns:
+        A dict with camelCase keys and ``type``, optional fields left out when unset.
+
+    Example:
+        >>> chunk_to_dict(Usage(input_tokens=3, output_tokens=5))
+        {'type': 'usage', 'inputTokens': 3, 'outputTokens': 5}
+    """
     result: dict[str, JSONValue] = msgspec.to_builtins(chunk)
     return result
 
@@ -345,8 +398,14 @@ def chunk_to_dict(chunk: Chunk) -> dict[str, JSONValue]:
 def chunk_from_dict(obj: dict[str, JSONValue]) -> Chunk:
     """Build a chunk from a plain dict in its wire form (camelCase keys, ``type`` included).
 
+    Args:
+        obj: the chunk as :func:`chunk_to_dict` gives it (or as parsed JSON).
+
+    Returns:
+        The chunk. Unknown keys are ignored.
+
     Raises:
-        ChunkDecodeError: as :func:`decode_chunk`.
+        ChunkDecodeError: as :func:`decode_chunk` (the ``data`` attribute shows the dict).
     """
     try:
         chunk: Chunk = msgspec.convert(obj, Chunk)
