@@ -41,12 +41,15 @@ class ChatMessage:
         content: plain text, or a tuple of parts.
         name: an optional participant name.
         tool_call_id: for a ``tool`` message, the call it answers.
+        tool_calls: for an ``assistant`` message, the tool calls it made, as the client sent
+            them (OpenAI's ``{"id", "type", "function": {"name", "arguments"}}`` objects).
     """
 
     role: Role
     content: str | tuple[ContentPart, ...]
     name: str | None = None
     tool_call_id: str | None = None
+    tool_calls: tuple[Mapping[str, JSONValue], ...] = ()
 
     @property
     def text(self) -> str:
