@@ -140,6 +140,7 @@ class FakeUpstream:
         self.disconnected_at: float | None = None
         self.completed = 0
         self._server: LiveServer | None = None
+        self._url = ""
 
     # -- running ------------------------------------------------------------------------------
 
@@ -147,6 +148,7 @@ class FakeUpstream:
         # A short graceful-shutdown timeout: a held-open reply must not delay the test's end.
         self._server = LiveServer(self, timeout_graceful_shutdown=1)
         self._server.__enter__()
+        self._url = self._server.url
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -156,10 +158,10 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
-        """The server's root URL, e.g. ``http://127.0.0.1:54321``."""
-        if self._server is None:
-            raise RuntimeError("the fake upstream is not running (use it as a context manager)")
-        return self._server.url
+        """The server's root URL, e.g. ``http://127.0.0.1:54321`` (kept after it stops)."""
+        if not self._url:
+            raise RuntimeError("the fake upstream was never started (use it as a context manager)")
+        return self._url
 
     @property
     def base_url(self) -> str:
@@ -361,6 +363,7 @@ def openai_reply(
     usage: tuple[int, int] | None = None,
     finish_reason: str | None = None,
     done: bool = True,
+    partial: bool = False,
     delay_seconds: float = 0.0,
     hold_open_seconds: float = 0.0,
 ) -> Reply:
@@ -370,7 +373,8 @@ def openai_reply(
     calls (a first delta with id, type and name, then one delta per arguments fragment), a chunk
     with ``finish_reason`` (``stop``, or ``tool_calls`` when there are calls), a usage chunk
     without choices when ``usage`` is given (``stream_options.include_usage``), and ``[DONE]``
-    unless ``done`` is false.
+    unless ``done`` is false. ``partial`` stops after the content, mid-answer (no finish
+    reason, usage or ``[DONE]``): with ``hold_open_seconds``, a model that is slow to go on.
     """
     objects: list[Mapping[str, Any]] = [openai_chunk({"role": "assistant", "content": ""})]
     objects += [openai_chunk({"reasoning_content": piece}) for piece in reasoning]
@@ -387,12 +391,13 @@ def openai_reply(
             openai_chunk({"tool_calls": [{"index": call.index, "function": {"arguments": f}}]})
             for f in call.fragments
         ]
-    reason = finish_reason or ("tool_calls" if tool_calls else "stop")
-    objects.append(openai_chunk({}, finish_reason=reason))
-    if usage is not None:
-        objects.append(openai_chunk(usage=usage, no_choices=True))
+    if not partial:
+        reason = finish_reason or ("tool_calls" if tool_calls else "stop")
+        objects.append(openai_chunk({}, finish_reason=reason))
+        if usage is not None:
+            objects.append(openai_chunk(usage=usage, no_choices=True))
     return Reply(
-        frames=_paced(openai_frames(*objects, done=done), delay_seconds),
+        frames=_paced(openai_frames(*objects, done=done and not partial), delay_seconds),
         hold_open_seconds=hold_open_seconds,
     )
 
@@ -524,6 +529,7 @@ def anthropic_reply(
     output_tokens: int = 0,
     stop_reason: str | None = None,
     stop: bool = True,
+    partial: bool = False,
     error: tuple[str, str] | None = None,
     delay_seconds: float = 0.0,
     hold_open_seconds: float = 0.0,
@@ -531,7 +537,9 @@ def anthropic_reply(
     """A streamed message as Anthropic sends it (see :func:`anthropic_frames`).
 
     ``error=(type, message)`` sends an ``error`` event after the blocks instead of the message's
-    end, as Anthropic does when it fails mid-stream (e.g. ``overloaded_error``).
+    end, as Anthropic does when it fails mid-stream (e.g. ``overloaded_error``). ``partial``
+    stops inside the last block, mid-answer (no ``content_block_stop``, ``message_delta`` or
+    ``message_stop``): with ``hold_open_seconds``, a model that is slow to go on.
     """
     frames = anthropic_frames(
         blocks,
@@ -540,6 +548,8 @@ def anthropic_reply(
         stop_reason=stop_reason,
         stop=stop and error is None,
     )
+    if partial:
+        frames = frames[:-2]  # no content_block_stop, no message_delta
     if error is not None:
         frames = frames[:-1]  # no message_delta: the message never finished
         frames.append(

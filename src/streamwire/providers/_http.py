@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
@@ -185,7 +185,7 @@ async def stream_sse(
     body: Mapping[str, JSONValue],
     mapper: EventMapper,
     secrets: tuple[str, ...],
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     """POST ``body`` to ``url`` and stream the chunks ``mapper`` makes of the SSE answer.
 
     Uses ``client`` when given (and leaves it open), otherwise a client of its own, closed at

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -413,7 +413,7 @@ class AnthropicProvider:
 
     def stream(
         self, request: ChatRequest, *, structured: StructuredRequest | None = None
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """Stream the model's answer to ``request``.
 
         Args:

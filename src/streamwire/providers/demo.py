@@ -37,7 +37,7 @@ import json
 import math
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Final
 
 from streamwire.chat.messages import ChatRequest
@@ -450,7 +450,7 @@ class DemoProvider:
 
     async def stream(
         self, request: ChatRequest, *, structured: StructuredRequest | None = None
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """Stream the demo's answer to ``request`` at ``tokens_per_second``.
 
         Args:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -199,8 +199,9 @@ class OpenAIStreamMapper:
             if not call.started and call.id is not None and call.name is not None:
                 call.started = True
                 out.append(ToolCallStart(tool_call_id=call.id, tool=call.name))
-                fragment = call.pending + fragment
-                call.pending = ""
+                if call.pending:
+                    out.append(ToolCallDelta(tool_call_id=call.id, input_delta=call.pending))
+                    call.pending = ""
             if not fragment:
                 continue
             call.arguments += fragment
@@ -370,7 +371,7 @@ class OpenAIProvider:
 
     def stream(
         self, request: ChatRequest, *, structured: StructuredRequest | None = None
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """Stream the model's answer to ``request``.
 
         Args:
