@@ -19,9 +19,10 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -90,12 +91,13 @@ async def _call_hook(hook: CompletionHook, completion: Completion) -> None:
     _RUNNING_HOOKS.add(future)
     future.add_done_callback(_log_failure)
     # If this task is cancelled while waiting, the hook keeps running in its own task.
-    await asyncio.shield(future)
+    with contextlib.suppress(Exception):  # a failure is logged by _log_failure
+        await asyncio.shield(future)
 
 
 async def with_completion_hook(
     chunks: AsyncIterable[Chunk], hook: CompletionHook
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     """Pass ``chunks`` through unchanged and call ``hook`` exactly once when the stream ends.
 
     Args:
@@ -105,7 +107,7 @@ async def with_completion_hook(
             consuming task is cancelled, and when the source raises.
 
     Returns:
-        An async iterator of the same chunks. Close it (``aclose()``) when you stop early, so
+        An async generator of the same chunks. Close it (``aclose()``) when you stop early, so
         that the hook runs at once rather than when the iterator is garbage-collected.
 
     Raises:
