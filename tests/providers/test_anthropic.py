@@ -142,7 +142,7 @@ async def test_thinking_then_text_then_tool_use() -> None:
         ToolCallDelta(tool_call_id="toolu_01", input_delta='"Oslo"}'),
         ToolCallEnd(tool_call_id="toolu_01", input={"city": "Oslo"}),
         Usage(input_tokens=40, output_tokens=30),
-        Done(finish_reason="tool_calls"),
+        Done(finish_reason="tool-calls"),
     ]
 
 
@@ -159,7 +159,7 @@ async def test_tool_use_without_input_deltas_ends_with_an_empty_object() -> None
         ("end_turn", "stop"),
         ("stop_sequence", "stop"),
         ("max_tokens", "length"),
-        ("refusal", "content_filter"),
+        ("refusal", "content-filter"),
         ("pause_turn", "pause_turn"),
     ],
 )

@@ -155,7 +155,7 @@ async def test_tool_call_deltas_become_start_deltas_and_end_with_parsed_input() 
         ToolCallEnd(tool_call_id="call_a", input={"city": "Oslo"}),
         ToolCallEnd(tool_call_id="call_b", input={}),
         Usage(input_tokens=20, output_tokens=11),
-        Done(finish_reason="tool_calls"),
+        Done(finish_reason="tool-calls"),
     ]
 
 
@@ -380,7 +380,7 @@ def test_mapper_emits_a_tool_call_start_only_once_id_and_name_are_known() -> Non
     assert mapper.feed(event(openai_chunk(finish_reason="tool_calls"))) == [
         ToolCallEnd(tool_call_id="c1", input={"a": 1})
     ]
-    assert mapper.feed(event("[DONE]")) == [Done(finish_reason="tool_calls")]
+    assert mapper.feed(event("[DONE]")) == [Done(finish_reason="tool-calls")]
     assert mapper.finished
 
 

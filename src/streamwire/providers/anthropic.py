@@ -24,7 +24,7 @@ event                                      chunks
 Other blocks (``redacted_thinking``, server tools) and deltas (``signature_delta``,
 ``citations_delta``) carry nothing a chat client shows and are skipped. Stop reasons map to the
 shared vocabulary: ``end_turn`` and ``stop_sequence`` -> ``stop``, ``max_tokens`` -> ``length``,
-``tool_use`` -> ``tool_calls``, ``refusal`` -> ``content_filter``.
+``tool_use`` -> ``tool-calls``, ``refusal`` -> ``content-filter``.
 
 Structured output uses a forced tool named after the schema: the tool's streamed input *is* the
 document, so its ``input_json_delta`` fragments are sent as ``text-delta`` chunks (the same shape
@@ -90,8 +90,8 @@ _STOP_REASONS: Final[Mapping[str, str]] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
+    "tool_use": "tool-calls",
+    "refusal": "content-filter",
 }
 
 _ERROR_CODES: Final[Mapping[str, tuple[str, bool]]] = {

@@ -7,9 +7,9 @@ faults: an HTTP error, a broken stream or an error object inside the stream beco
 :class:`~streamwire.protocol.chunks.ErrorChunk`, safe to show (no API key, no traceback),
 followed by ``Done(finish_reason="error")``.
 
-Finish reasons use one vocabulary whatever the upstream: ``stop``, ``length``, ``tool_calls``,
-``content_filter`` and ``error`` (an upstream's own value that has no equivalent is passed on
-as it is).
+Finish reasons use streamwire's spelling whatever the upstream: ``stop``, ``length``,
+``tool-calls``, ``content-filter`` and ``error`` (an upstream's own value that has no
+equivalent is passed on as it is).
 """
 
 from __future__ import annotations

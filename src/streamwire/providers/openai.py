@@ -12,15 +12,18 @@ the answer's ``chat.completion.chunk`` events are mapped to chunks by :class:`Op
   ``tool-call-delta`` for each ``arguments`` fragment, ``tool-call-end`` with the parsed input
   when the choice finishes;
 * ``usage`` -> one ``usage`` chunk before ``done``;
-* ``data: [DONE]`` -> ``done`` with the choice's ``finish_reason``;
+* ``data: [DONE]`` -> ``done`` with the choice's ``finish_reason`` in streamwire's spelling
+  (``tool_calls`` -> ``tool-calls``, ``content_filter`` -> ``content-filter``);
 * ``{"error": {...}}`` inside the stream -> an ``error`` chunk, then ``done``.
 
 Only the first choice (``index`` 0) is streamed: a chat answer is one message.
 
-The OpenAI *dialect* in ``streamwire.protocol.dialects.openai`` decodes the OpenAI format that
-streamwire itself serves; an upstream's stream needs more (tool-call assembly by index, usage
-from a final chunk without choices, the reasoning fields of compatible servers, error objects),
-so the mapping lives here, private to the provider.
+The OpenAI *dialect* decoder (``streamwire.protocol.dialects.openai``) reads the same wire
+format, but for a client: it yields ``start``, raises on bad data and expects ``[DONE]`` after an
+error object. A provider must instead stop reading at the first error, turn everything the
+upstream gets wrong into a safe ``error`` chunk (API key redacted, status-based codes) and
+accept a body that ends after the finish reason without ``[DONE]``; so this mapper is the
+provider's own. Both share the finish-reason spelling (:func:`from_openai_finish_reason`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from streamwire.protocol.chunks import (
     ToolCallStart,
     Usage,
 )
+from streamwire.protocol.dialects.openai import from_openai_finish_reason
 from streamwire.protocol.sse import ServerSentEvent
 from streamwire.providers._http import (
     DEFAULT_TIMEOUT,
@@ -246,7 +250,7 @@ class OpenAIStreamMapper:
         self._finished = True
         if self._usage is not None:
             out.append(self._usage)
-        out.append(Done(finish_reason=self._finish_reason or "stop"))
+        out.append(Done(finish_reason=from_openai_finish_reason(self._finish_reason) or "stop"))
         return out
 
     def _fail(
