@@ -11,12 +11,15 @@ Paths (query ``key=...`` names the request in :attr:`ScriptedApp.disconnects`):
 * ``/no-terminator``: chunks, then a clean end of the body without ``done``;
 * ``/drop``: chunks, then half an event, then the connection is dropped;
 * ``/stall``: one chunk, then silence until the client leaves;
+* ``/silent``: headers, then nothing at all until the client leaves;
 * ``/slow``: a chunk every 20 ms until the client leaves (records the disconnect);
 * ``/junk``: an event whose data is not a chunk;
 * ``/status/<code>``: that status with a JSON error body (``/status/204`` has none);
 * ``/html``: 200 with ``text/html``;
 * ``/resume``: ``retry: 10`` and ids 1-2, then a drop; on reconnection with
   ``Last-Event-ID: 2``, event 3 and ``done`` (any other id gets a 409);
+* ``/native-resume``: the native answer with ids; the first connection drops after two
+  chunks, a reconnection resumes after its ``Last-Event-ID``;
 * ``/eof-then-done``: first connection ends cleanly after an event; the second sends done;
 * ``/chat``: POST; streams the last message's text back word by word; a body with
   ``"fail": <status>`` answers that status with a JSON error.
@@ -214,6 +217,10 @@ async def _route(
         await conn.body(native_bytes(ANSWER[:1]))
         await conn.wait_left()
         await conn.stop_watching()
+    elif path == "/silent":
+        await conn.start()
+        await conn.wait_left()
+        await conn.stop_watching()
     elif path == "/slow":
         await conn.start()
         for i in range(int(MAX_WAIT_SECONDS / 0.02)):
@@ -237,6 +244,14 @@ async def _route(
         await conn.end(b"<html>not a stream</html>")
     elif path == "/resume":
         await _resume(conn, headers, count)
+    elif path == "/native-resume":
+        await conn.start()
+        if count == 1:
+            await conn.body(_with_ids(ANSWER[:2], 1) + b"id: 3\ndata: {")
+            await conn.stop_watching()
+            return  # dropped mid-event
+        start = int(headers.get("last-event-id", "0"))
+        await conn.end(_with_ids(ANSWER[start:], start + 1))
     elif path == "/eof-then-done":
         await conn.start()
         if count == 1:
@@ -247,6 +262,12 @@ async def _route(
         await _chat(conn, body)
     else:
         await conn.json(404, {"error": {"message": f"no route {path}"}})
+
+
+def _with_ids(chunks: list[Chunk], first: int) -> bytes:
+    return b"".join(
+        f"id: {first + i}\n".encode() + encode_sse_chunk(chunk) for i, chunk in enumerate(chunks)
+    )
 
 
 async def _resume(conn: _Conn, headers: dict[str, str], count: int) -> None:

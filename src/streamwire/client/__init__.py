@@ -13,10 +13,9 @@ Async first, with sync twins on the same objects (``async for`` / ``for``, ``acl
 See ``docs/client.md``.
 """
 
+from streamwire.chat.buffered import BufferedResult, BufferedToolCall
 from streamwire.client.chat import (
-    ChatResult,
     ChatStream,
-    ToolCall,
     collect,
     collect_sync,
     stream_chat_from_route,
@@ -42,7 +41,8 @@ from streamwire.client.read import ChunkStream, read_stream
 from streamwire.protocol.errors import MalformedStreamError, TruncatedStreamError
 
 __all__ = [
-    "ChatResult",
+    "BufferedResult",
+    "BufferedToolCall",
     "ChatStream",
     "ChunkCallback",
     "ChunkStream",
@@ -59,7 +59,6 @@ __all__ = [
     "StreamTimeoutError",
     "StructuredCallback",
     "TextCallback",
-    "ToolCall",
     "TruncatedStreamError",
     "collect",
     "collect_sync",

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Self
 
 import httpx
-import msgspec
 
+from streamwire.chat.buffered import BufferedCollector, BufferedResult
 from streamwire.chat.messages import ChatMessage
 from streamwire.client._decode import ChunkDecoding
 from streamwire.client._http import EVENT_STREAM, connection_error, http_error_details
@@ -31,26 +30,14 @@ from streamwire.protocol.chunks import (
     Done,
     ErrorChunk,
     JSONValue,
-    ReasoningDelta,
-    Start,
-    StructuredData,
-    TextDelta,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallResult,
-    ToolCallStart,
-    Usage,
 )
 from streamwire.protocol.dialects import Dialect
 from streamwire.protocol.errors import InvalidArgumentError
 from streamwire.protocol.sse import DEFAULT_MAX_EVENT_BYTES
-from streamwire.protocol.structured import StructuredAccumulator
 
 __all__ = [
     "DEFAULT_CHAT_TIMEOUT",
-    "ChatResult",
     "ChatStream",
-    "ToolCall",
     "collect",
     "collect_sync",
     "stream_chat_from_route",
@@ -117,118 +104,11 @@ def failure_chunks(status: int, body: bytes) -> list[Chunk]:
     ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ToolCall:
-    """One tool call of an answer, as collected.
-
-    Attributes:
-        id: the call's id.
-        tool: the tool's name.
-        input: the parsed input (``None`` when the call never ended).
-        input_text: the input's JSON text as streamed (``""`` when it came whole).
-        result: the tool's result, when a ``tool-call-result`` came (else ``None``).
-        is_error: whether the result is an error.
-    """
-
-    id: str
-    tool: str
-    input: JSONValue = None
-    input_text: str = ""
-    result: JSONValue = None
-    is_error: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChatResult:
-    """A whole answer, buffered: what the server's non-streaming mode would return.
-
-    Attributes:
-        text: the answer's text.
-        reasoning: the visible reasoning, if any.
-        structured: each structured object by stream id, as rebuilt (read-only).
-        tool_calls: the tool calls, in order of their start.
-        usage: the token usage, when reported.
-        finish_reason: the ``done`` chunk's reason (``"error"`` after an HTTP failure).
-        error: the last ``error`` chunk, or ``None``.
-        message_id: the ``start`` chunk's message id, if any.
-        session_id: the ``start`` chunk's session id, if any.
-        chunks: every chunk received.
-    """
-
-    text: str
-    reasoning: str = ""
-    structured: Mapping[str, JSONValue] = field(default_factory=lambda: MappingProxyType({}))
-    tool_calls: tuple[ToolCall, ...] = ()
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    error: ErrorChunk | None = None
-    message_id: str | None = None
-    session_id: str | None = None
-    chunks: tuple[Chunk, ...] = ()
-
-    @classmethod
-    def from_chunks(cls, chunks: Sequence[Chunk]) -> ChatResult:
-        """Buffer a finished stream's chunks into one result.
-
-        Raises:
-            StructuredStreamError: a ``structured-data`` chunk could not be applied.
-        """
-        text: list[str] = []
-        reasoning: list[str] = []
-        structured = StructuredAccumulator()
-        calls: dict[str, dict[str, JSONValue]] = {}
-        usage: Usage | None = None
-        finish_reason: str | None = None
-        error: ErrorChunk | None = None
-        message_id: str | None = None
-        session_id: str | None = None
-        for chunk in chunks:
-            match chunk:
-                case TextDelta(delta=delta):
-                    text.append(delta)
-                case ReasoningDelta(delta=delta):
-                    reasoning.append(delta)
-                case StructuredData():
-                    structured.apply(chunk)
-                case ToolCallStart(tool_call_id=call_id, tool=tool):
-                    calls[call_id] = {"id": call_id, "tool": tool, "input_text": ""}
-                case ToolCallDelta(tool_call_id=call_id, input_delta=delta):
-                    call = calls.setdefault(call_id, {"id": call_id, "tool": "", "input_text": ""})
-                    call["input_text"] += delta
-                case ToolCallEnd(tool_call_id=call_id, input=value):
-                    calls.setdefault(call_id, {"id": call_id, "tool": "", "input_text": ""})
-                    calls[call_id]["input"] = value
-                case ToolCallResult(tool_call_id=call_id, tool=tool, content=content):
-                    call = calls.setdefault(
-                        call_id, {"id": call_id, "tool": tool, "input_text": ""}
-                    )
-                    call["result"] = content
-                    call["is_error"] = chunk.is_error
-                case Usage():
-                    usage = chunk
-                case ErrorChunk():
-                    error = chunk
-                case Done(finish_reason=reason):
-                    finish_reason = reason
-                case Start():
-                    message_id = chunk.message_id or message_id
-                    session_id = chunk.session_id or session_id
-                case _:
-                    pass
-        return cls(
-            text="".join(text),
-            reasoning="".join(reasoning),
-            structured=MappingProxyType(
-                {key: state.data for key, state in structured.states.items()}
-            ),
-            tool_calls=tuple(msgspec.convert(call, ToolCall) for call in calls.values()),
-            usage=usage,
-            finish_reason=finish_reason,
-            error=error,
-            message_id=message_id,
-            session_id=session_id,
-            chunks=tuple(chunks),
-        )
+def _buffered(chunks: Sequence[Chunk]) -> BufferedResult:
+    collector = BufferedCollector()
+    for chunk in chunks:
+        collector.feed(chunk)
+    return collector.result()
 
 
 class ChatStream:
@@ -413,11 +293,11 @@ class ChatStream:
             if owned:
                 client.close()
 
-    async def acollect(self) -> ChatResult:
+    async def acollect(self) -> BufferedResult:
         """Read the whole answer and buffer it.
 
         Returns:
-            The :class:`ChatResult`; after an HTTP failure its ``error`` holds the message and
+            The :class:`BufferedResult`; after an HTTP failure its ``error`` holds the message and
             ``finish_reason`` is ``"error"``.
 
         Raises:
@@ -425,13 +305,13 @@ class ChatStream:
         """
         async for _ in self:
             pass
-        return ChatResult.from_chunks(self.chunks)
+        return _buffered(self.chunks)
 
-    def collect(self) -> ChatResult:
+    def collect(self) -> BufferedResult:
         """The sync twin of :meth:`acollect`."""
         for _ in self:
             pass
-        return ChatResult.from_chunks(self.chunks)
+        return _buffered(self.chunks)
 
     async def aclose(self) -> None:
         """Stop reading and close the response (idempotent)."""
@@ -538,13 +418,13 @@ async def collect(
     dialect: str | Dialect | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     **body_extra: JSONValue,
-) -> ChatResult:
+) -> BufferedResult:
     """POST a chat and return the whole answer, buffered (``await``).
 
     Arguments as :func:`stream_chat_from_route`.
 
     Returns:
-        The :class:`ChatResult`: text, structured objects, tool calls, usage, finish reason and
+        The :class:`BufferedResult`: text, structured objects, tool calls, usage, finish reason and
         error (an HTTP failure included).
 
     Raises:
@@ -575,7 +455,7 @@ def collect_sync(
     dialect: str | Dialect | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     **body_extra: JSONValue,
-) -> ChatResult:
+) -> BufferedResult:
     """The sync twin of :func:`collect` (an ``httpx.Client`` is used)."""
     stream = stream_chat_from_route(
         url,
