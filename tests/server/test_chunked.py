@@ -143,15 +143,18 @@ def test_source_error_leaves_the_body_incomplete_and_logs_the_traceback(
     client: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     outcomes.clear()
-    received = b""
+    received: list[bytes] = []
+
+    def read_all() -> None:
+        with client.stream("GET", "/failing") as response:
+            received.extend(response.iter_raw())
+
     with (
         caplog.at_level(logging.ERROR, logger="streamwire.server"),
         pytest.raises(httpx.RemoteProtocolError),
-        client.stream("GET", "/failing") as response,
     ):
-        for piece in response.iter_raw():
-            received += piece
-    assert received == b'{"n":1}\n'
+        read_all()
+    assert b"".join(received) == b'{"n":1}\n'
     assert any("upstream exploded" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
     assert wait_for(lambda: len(outcomes) == 1)
     assert outcomes[0].status == "error"
