@@ -10,6 +10,13 @@ See ``docs/structured.md``.
 
 from streamwire.protocol.chunks import StructuredData, StructuredKind
 from streamwire.protocol.errors import StructuredOutputError, StructuredStreamError
+from streamwire.protocol.extract import (
+    DEFAULT_MAX_DOCUMENT_CHARS,
+    FieldKind,
+    FieldSpec,
+    StructuredExtractor,
+    validate_json_schema,
+)
 from streamwire.protocol.structured import (
     StructuredAccumulator,
     StructuredState,
@@ -18,12 +25,17 @@ from streamwire.protocol.structured import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_DOCUMENT_CHARS",
+    "FieldKind",
+    "FieldSpec",
     "StructuredAccumulator",
     "StructuredData",
+    "StructuredExtractor",
     "StructuredKind",
     "StructuredOutputError",
     "StructuredState",
     "StructuredStatus",
     "StructuredStreamError",
     "apply_structured_chunk",
+    "validate_json_schema",
 ]
