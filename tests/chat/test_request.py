@@ -314,3 +314,14 @@ def test_any_json_body_gives_a_request_or_a_chat_request_error(value: Any) -> No
 def test_any_bytes_give_a_request_or_a_chat_request_error(raw: bytes) -> None:
     outcome = parse_or_error(raw)
     assert isinstance(outcome, ChatRequest) or outcome.status == 400
+
+
+def test_stream_null_means_the_default() -> None:
+    assert parse_chat_request_body(body(stream=None)).stream is True
+
+
+def test_schema_names_are_re_exported() -> None:
+    import streamwire.chat as chat
+    from streamwire.chat.schemas import SchemaRegistry
+
+    assert chat.SchemaRegistry is SchemaRegistry

@@ -714,3 +714,25 @@ def test_official_openai_sdk_reads_the_non_streaming_completion() -> None:
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None
     assert completion.usage.prompt_tokens == 3
+
+
+def test_edge_cases_of_empty_values() -> None:
+    assert from_openai_finish_reason(None) is None
+    enc = OpenAIEncoder()
+    enc.encode(ToolCallStart(tool_call_id="c", tool="t"))
+    assert enc.encode(ToolCallDelta(tool_call_id="c", input_delta="")) == []
+    datas = [
+        '{"choices":[{"delta":{"reasoning":"","tool_calls":[{"index":0,"id":"c",'
+        '"function":{"name":"f"}}]}}]}',
+        # a started call with a delta that carries no arguments
+        '{"choices":[{"delta":{"tool_calls":[{"index":0,"type":"function"}]}}]}',
+        '{"choices":[{"delta":{},"finish_reason":"stop"}]}',
+        # late arguments for a call that already ended are ignored
+        '{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"x"}}]}}]}',
+        "[DONE]",
+    ]
+    assert decode_all(datas, OpenAIDecoder(emit_start=False)) == [
+        ToolCallStart(tool_call_id="c", tool="f"),
+        ToolCallEnd(tool_call_id="c", input={}),
+        Done(finish_reason="stop"),
+    ]

@@ -8,13 +8,10 @@
 * :func:`with_completion_hook`: the full text and usage once a stream ends, however it ends.
 
 The structured-output schemas (``SchemaRegistry``...) live in :mod:`streamwire.chat.schemas`
-and are re-exported here on first use, since they depend on the providers package.
+and are re-exported here.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING
 
 from streamwire.chat.buffered import (
     BufferedCollector,
@@ -37,8 +34,8 @@ from streamwire.chat.request import (
 )
 from streamwire.chat.responses import SSEOptions, create_stream_response, to_sse
 
-if TYPE_CHECKING:
-    from streamwire.chat.schemas import Schema, SchemaRegistry, default_schemas
+# Last: schemas imports the providers, which import streamwire.chat.messages (already loaded).
+from streamwire.chat.schemas import Schema, SchemaRegistry, default_schemas
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -64,20 +61,3 @@ __all__ = [
     "to_sse",
     "with_completion_hook",
 ]
-
-# Names re-exported from modules that import the providers (which import this package): loaded
-# on first use, so that importing either package first works.
-_LAZY = {
-    "Schema": "streamwire.chat.schemas",
-    "SchemaRegistry": "streamwire.chat.schemas",
-    "default_schemas": "streamwire.chat.schemas",
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'streamwire.chat' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
