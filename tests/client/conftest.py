@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
 from tests.client.scripted import ScriptedApp
 from tests.servers import LiveServer
 

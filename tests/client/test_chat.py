@@ -7,9 +7,6 @@ import json
 
 import httpx
 import pytest
-from tests.client.conftest import Scripted
-from tests.client.scripted import ANSWER
-from tests.servers import free_port
 
 from streamwire.chat.messages import ChatMessage, ContentPart
 from streamwire.client import (
@@ -24,6 +21,9 @@ from streamwire.client import (
 )
 from streamwire.protocol.chunks import Done, ErrorChunk, Start, TextDelta, Usage
 from streamwire.protocol.errors import InvalidArgumentError, TruncatedStreamError
+from tests.client.conftest import Scripted
+from tests.client.scripted import ANSWER
+from tests.servers import free_port
 
 WAIT_SECONDS = 5.0
 HELLO = [{"role": "user", "content": "hello there world"}]

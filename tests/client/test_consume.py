@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from tests.client.conftest import Scripted
-from tests.client.scripted import ANSWER
 
 from streamwire.client import consume_stream, consume_stream_sync, read_stream
 from streamwire.protocol.chunks import (
@@ -21,6 +19,8 @@ from streamwire.protocol.chunks import (
 )
 from streamwire.protocol.errors import StructuredStreamError, TruncatedStreamError
 from streamwire.protocol.structured import StructuredState
+from tests.client.conftest import Scripted
+from tests.client.scripted import ANSWER
 
 WAIT_SECONDS = 5.0
 ERROR = ErrorChunk(message="boom", code="upstream_error", retryable=False)

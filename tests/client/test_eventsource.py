@@ -7,9 +7,6 @@ import threading
 
 import httpx
 import pytest
-from tests.client.conftest import Scripted
-from tests.client.scripted import ANSWER
-from tests.servers import free_port
 
 from streamwire.client import (
     EventSource,
@@ -23,6 +20,9 @@ from streamwire.client import (
 from streamwire.protocol.chunks import Done, TextDelta
 from streamwire.protocol.errors import InvalidArgumentError
 from streamwire.protocol.sse import ServerSentEvent
+from tests.client.conftest import Scripted
+from tests.client.scripted import ANSWER
+from tests.servers import free_port
 
 WAIT_SECONDS = 5.0
 FAST = ReconnectPolicy(retry_seconds=0.01, jitter=0.0)

@@ -6,8 +6,6 @@ import asyncio
 
 import httpx
 import pytest
-from tests.client.conftest import Scripted
-from tests.client.scripted import ANSWER, native_bytes
 
 from streamwire.client import (
     ChunkStream,
@@ -36,6 +34,8 @@ from streamwire.protocol.errors import (
     TruncatedStreamError,
 )
 from streamwire.protocol.sse import ServerSentEvent
+from tests.client.conftest import Scripted
+from tests.client.scripted import ANSWER, native_bytes
 
 WAIT_SECONDS = 5.0
 
