@@ -14,12 +14,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tests.servers import LiveServer
 
 from streamwire.chat import Completion, create_stream_response, to_sse
 from streamwire.protocol.chunks import Chunk, Done, Start, TextDelta, Usage
 from streamwire.protocol.dialects import get_dialect
 from streamwire.protocol.sse import SSEDecoder
+from tests.servers import LiveServer
 
 WAIT_SECONDS = 10.0
 

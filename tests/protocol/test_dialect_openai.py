@@ -15,7 +15,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
-from tests.servers import LiveServer
 
 from streamwire.protocol.chunks import (
     Chunk,
@@ -46,6 +45,7 @@ from streamwire.protocol.dialects.openai import (
 )
 from streamwire.protocol.errors import InvalidArgumentError, MalformedStreamError
 from streamwire.protocol.sse import ServerSentEvent, SSEDecoder, encode
+from tests.servers import LiveServer
 
 # --- helpers ----------------------------------------------------------------------------------
 
