@@ -21,8 +21,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message
-from tests.server._support import WAIT_SECONDS, parse_events, raw_request, read_until, wait_for
-from tests.servers import LiveServer, free_port, server_process
 
 from streamwire.server import (
     ShutdownMiddleware,
@@ -32,6 +30,8 @@ from streamwire.server import (
     ndjson,
     sse,
 )
+from tests.server._support import WAIT_SECONDS, parse_events, raw_request, read_until, wait_for
+from tests.servers import LiveServer, free_port, server_process
 
 REPO = Path(__file__).resolve().parents[2]
 STREAMS = 200
@@ -125,6 +125,7 @@ def test_sigterm_ends_200_open_streams_with_the_notice_and_uvicorn_exits_within_
 
 monitor = ShutdownMonitor()
 outcomes: list[StreamOutcome] = []
+slow_outcomes: list[StreamOutcome] = []  # its own: they arrive once the slow source has closed
 slow_close_started = threading.Event()
 
 
@@ -150,9 +151,11 @@ async def slow_to_close(request: Request) -> Response:
             await asyncio.Event().wait()
         finally:
             slow_close_started.set()
-            await asyncio.sleep(3)  # ignores the cancellation for a while
+            await asyncio.sleep(1)  # ignores the cancellation for a while
 
-    return sse(source(), shutdown=monitor, shutdown_grace_seconds=0.2, on_close=outcomes.append)
+    return sse(
+        source(), shutdown=monitor, shutdown_grace_seconds=0.2, on_close=slow_outcomes.append
+    )
 
 
 async def lines(request: Request) -> Response:
@@ -224,6 +227,9 @@ def test_a_source_slow_to_close_does_not_hold_the_stream_past_the_grace(
     assert slow_close_started.is_set()
     assert "server_shutdown" in rest
     assert "event: done" in rest
+    # on_close waits until the source has finished closing (1 s here).
+    assert wait_for(lambda: len(slow_outcomes) == 1)
+    assert slow_outcomes[0].status == "shutdown"
 
 
 def test_chunked_stream_simply_ends_at_shutdown(server: LiveServer) -> None:

@@ -260,8 +260,8 @@ class _Outbox:
                 with contextlib.suppress(ValueError):
                     self._putters.remove(putter)
         if self.finished:
-            # The stream was ended (shutdown) while this item waited: it can never go out.
-            raise asyncio.CancelledError
+            # The stream was ended (a shutdown) while this item waited: it can never go out.
+            raise StreamClosedError("item")
         self._items.append((data, events))
         self._wake_getter()
 
