@@ -31,8 +31,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from streamwire.chat import (
     ChatRequest,
@@ -299,7 +300,8 @@ class ChatServer:
                     finish_reason=result.finish_reason,
                 )
             )
-        dialect = openai_dialect(model=model, created=created)
+        include_usage = _asks_for_usage(await request.body())
+        dialect = openai_dialect(model=model, created=created, include_usage=include_usage)
         return self._stream(chat, "/v1/chat/completions", dialect, extract=False)
 
     async def ai_sdk_chat(self, request: Request) -> Response:
@@ -376,6 +378,17 @@ def _stream_defaults_to_false(raw: bytes) -> bytes:
     return msgspec.json.encode(body)
 
 
+def _asks_for_usage(raw: bytes) -> bool:
+    # OpenAI sends its choice-less usage chunk only for stream_options.include_usage; a client
+    # that reads chunk.choices[0] on every chunk fails on it otherwise.
+    try:
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return False
+    options = body.get("stream_options") if isinstance(body, dict) else None
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
 def ui_messages_to_content(raw: bytes) -> bytes:
     """Accept the AI SDK's ``useChat`` body: messages with ``parts`` instead of ``content``.
 
@@ -441,6 +454,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return Response(str(exc.detail), status_code=exc.status_code, media_type="text/plain")
 
 
+class _PageMount(Mount):
+    """The static page files at ``/``, never answering for an API path.
+
+    A catch-all mount fully matches every path, so it would answer ``GET /api/chat`` with the
+    static files' 404 instead of the route's 405. API paths are left to the routes (405 for a
+    wrong method) and the router's JSON 404.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if isinstance(path, str) and (path.startswith(_API_PREFIXES) or path == "/healthz"):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 class _OnAPIRoutes:
     """A guard that applies only to the API routes (the page and health check stay open)."""
 
@@ -483,7 +511,7 @@ def create_app(
         Route("/api/export.csv", server.export_csv, methods=["GET"]),
         Route("/api/export.ndjson", server.export_ndjson, methods=["GET"]),
         Route("/healthz", server.healthz, methods=["GET"]),
-        Mount("/", StaticFiles(directory=str(static), html=True), name="static"),
+        _PageMount("/", StaticFiles(directory=str(static), html=True), name="static"),
     ]
     guards: list[Guard] = []
     if settings.token:
