@@ -39,6 +39,8 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 # measuring the kernel rather than the server. Each stream's clock starts at its own connect.
 CONNECT_CONCURRENCY = 1000
 _DIGITS = re.compile(rb"[0-9]+")
+# How long a stream may wait for its response head before its slot goes to the next one.
+HEAD_TIMEOUT_SECONDS = 30.0
 # How long an idle-memory run lets the server settle after the last stream opened.
 IDLE_SETTLE_SECONDS = 1.0
 
@@ -123,9 +125,12 @@ class StreamStats:
     """What one stream measured. Times are ``time.monotonic()`` seconds."""
 
     started: float = 0.0
+    first_byte: float | None = None  # the response head arrived
     first_event: float | None = None
+    first_token: float | None = None  # the first event holding the token marker
     ended: float | None = None
     events: int = 0
+    tokens: int = 0  # events holding the token marker (chat mode)
     error: str | None = None
     # Delivery latency of each stamped event, in microseconds.
     latencies_us: array[int] = field(default_factory=lambda: array("q"))
@@ -135,12 +140,22 @@ class SSEStreamProtocol(asyncio.Protocol):
     """Reads one ``/stream`` response and records its timings in a :class:`StreamStats`."""
 
     def __init__(
-        self, request: bytes, stats: StreamStats, done: asyncio.Future[None], stamped: bool
+        self,
+        request: bytes,
+        stats: StreamStats,
+        done: asyncio.Future[None],
+        *,
+        stamped: bool,
+        head_received: asyncio.Future[None] | None = None,
+        token_marker: bytes | None = None,
     ) -> None:
         self.request = request
         self.stats = stats
         self.done = done
         self.stamped = stamped
+        self.head_received = head_received
+        self.token_marker = token_marker
+        self.body_complete = False  # the chunked body's last (empty) chunk arrived
         self.transport: asyncio.Transport | None = None
         self.head = bytearray()
         self.in_body = False
@@ -171,6 +186,9 @@ class SSEStreamProtocol(asyncio.Protocol):
                 self.offset += len(data)
                 self.head.clear()
                 self.in_body = True
+                self.stats.first_byte = now
+                if self.head_received is not None and not self.head_received.done():
+                    self.head_received.set_result(None)
             else:
                 self.offset += len(data)
             if self.chunked:
@@ -178,6 +196,10 @@ class SSEStreamProtocol(asyncio.Protocol):
             else:
                 self.body += data
             self._events(now)
+            if self.body_complete and not self.done.done():
+                # A body without an end event (the chat routes end with a done chunk).
+                self.stats.ended = now
+                self._finish(None)
         except ProtocolViolation as exc:
             self._finish(str(exc))
 
@@ -190,6 +212,8 @@ class SSEStreamProtocol(asyncio.Protocol):
             self.stats.error = error
         if not self.done.done():
             self.done.set_result(None)
+        if self.head_received is not None and not self.head_received.done():
+            self.head_received.set_result(None)
         if self.transport is not None:
             self.transport.close()
 
@@ -235,6 +259,7 @@ class SSEStreamProtocol(asyncio.Protocol):
                 raise ProtocolViolation(self.offset, f"bad chunk size {size_text!r}") from None
             pos = eol + 2
             if size == 0:
+                self.body_complete = True
                 break
             self.chunk_left = size
         del raw[:pos]
@@ -252,6 +277,7 @@ class SSEStreamProtocol(asyncio.Protocol):
         now_us = int(now * 1_000_000)
         latencies = stats.latencies_us
         stamped = self.stamped
+        marker = self.token_marker
         while True:
             end = body.find(term, pos)
             if end < 0:
@@ -263,6 +289,10 @@ class SSEStreamProtocol(asyncio.Protocol):
                     self._finish(None)
                     return
                 stats.events += 1
+                if marker is not None and body.find(marker, data_at, end) >= 0:
+                    stats.tokens += 1
+                    if stats.first_token is None:
+                        stats.first_token = now
                 if stats.first_event is None:
                     stats.first_event = now
                 if stamped:
@@ -295,39 +325,62 @@ class Target:
             raise ValueError(f"url must look like http://127.0.0.1:PORT, got {url!r}")
         return cls(host=parts.hostname, port=parts.port, path="")
 
-    def request(self, path: str) -> bytes:
-        """The bytes of a ``GET path`` request."""
+    def request(self, path: str, json_body: bytes | None = None) -> bytes:
+        """The bytes of a ``GET path`` request, or a ``POST`` of ``json_body``."""
+        head = f"Host: {self.host}:{self.port}\r\nAccept: text/event-stream\r\n"
+        if json_body is None:
+            return f"GET {path} HTTP/1.1\r\n{head}\r\n".encode()
         return (
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            "Accept: text/event-stream\r\n\r\n"
-        ).encode()
+            f"POST {path} HTTP/1.1\r\n{head}Content-Type: application/json\r\n"
+            f"Content-Length: {len(json_body)}\r\n\r\n"
+        ).encode() + json_body
 
 
 async def open_stream(
-    target: Target, path: str, stamped: bool, connect_slots: asyncio.Semaphore
+    target: Target,
+    request: bytes,
+    slots: asyncio.Semaphore,
+    *,
+    stamped: bool,
+    token_marker: bytes | None = None,
 ) -> tuple[StreamStats, asyncio.Future[None], asyncio.Transport | None]:
-    """Start one stream; return its stats, a future done at its end, and its transport."""
+    """Start one stream; return its stats, a future done at its end, and its transport.
+
+    The stream holds one of ``slots`` from its connect until its response head arrives, so at
+    most that many connections wait in the server's accept queue or for its response; each
+    stream's clock (``started``) begins when it gets its slot.
+    """
     loop = asyncio.get_running_loop()
     stats = StreamStats()
     done: asyncio.Future[None] = loop.create_future()
-    request = target.request(path)
-    async with connect_slots:
+    head: asyncio.Future[None] = loop.create_future()
+    async with slots:
         stats.started = time.monotonic()
         try:
             transport, _ = await loop.create_connection(
-                lambda: SSEStreamProtocol(request, stats, done, stamped), target.host, target.port
+                lambda: SSEStreamProtocol(
+                    request,
+                    stats,
+                    done,
+                    stamped=stamped,
+                    head_received=head,
+                    token_marker=token_marker,
+                ),
+                target.host,
+                target.port,
             )
         except OSError as exc:
             stats.error = f"connect failed: {exc}"
             done.set_result(None)
             return stats, done, None
+        await asyncio.wait({head}, timeout=HEAD_TIMEOUT_SECONDS)
     return stats, done, transport
 
 
 async def fetch_one(target: Target, path: str) -> StreamStats:
     """Read one whole stream (used to warm the server up before measuring)."""
     slots = asyncio.Semaphore(1)
-    stats, done, _ = await open_stream(target, path, stamped=False, connect_slots=slots)
+    stats, done, _ = await open_stream(target, target.request(path), slots, stamped=False)
     await asyncio.wait_for(done, 30)
     if stats.error:
         raise RuntimeError(f"warm-up stream failed: {stats.error}")
@@ -346,13 +399,16 @@ async def run_paced(
     """Run ``streams`` concurrent paced streams and summarise them (see the module docstring)."""
     await fetch_one(target, "/stream?n=2&size=16&interval_ms=0")
     nominal = n * interval_ms / 1000.0
-    path = f"/stream?n={n}&size={size}&interval_ms={interval_ms:g}"
+    request = target.request(f"/stream?n={n}&size={size}&interval_ms={interval_ms:g}")
     cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
     mem0 = memory_kib(server_pid) if server_pid else {}
     own0 = os.times()
+    load0 = os.getloadavg()[0]
     wall0 = time.monotonic()
     slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    opened = await asyncio.gather(*(open_stream(target, path, True, slots) for _ in range(streams)))
+    opened = await asyncio.gather(
+        *(open_stream(target, request, slots, stamped=True) for _ in range(streams))
+    )
     deadline = nominal * 3 + 60
     pending = [done for _, done, _ in opened if not done.done()]
     if pending:
@@ -413,6 +469,9 @@ async def run_paced(
         "server_rss_peak_kib": mem1.get("VmHWM"),
         "client_cpu_s": client_cpu,
         "client_cpu_share": client_cpu / wall if wall else float("nan"),
+        # From the first connect until the last stream had its response head.
+        "ramp_s": max((s.first_byte for s in all_stats if s.first_byte), default=wall0) - wall0,
+        "load_average_1min": [load0, os.getloadavg()[0]],
     }
 
 
@@ -422,9 +481,11 @@ async def run_idle(target: Target, *, streams: int, server_pid: int) -> dict[str
     await asyncio.sleep(IDLE_SETTLE_SECONDS)
     before = memory_kib(server_pid)["VmRSS"]
     # Two events an hour apart: the first arrives at once, then the stream idles.
-    path = "/stream?n=2&size=16&interval_ms=3600000"
+    request = target.request("/stream?n=2&size=16&interval_ms=3600000")
     slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    opened = await asyncio.gather(*(open_stream(target, path, True, slots) for _ in range(streams)))
+    opened = await asyncio.gather(
+        *(open_stream(target, request, slots, stamped=True) for _ in range(streams))
+    )
     try:
         wait_until = time.monotonic() + 60
         while time.monotonic() < wait_until:
@@ -451,6 +512,100 @@ async def run_idle(target: Target, *, streams: int, server_pid: int) -> dict[str
         "server_rss_before_kib": before,
         "server_rss_after_kib": after,
         "kib_per_stream": (after - before) / live if live else float("nan"),
+        "load_average_1min": os.getloadavg()[0],
+    }
+
+
+# Prompts for the chat scenario: varied so the demo model gives answers of different lengths.
+CHAT_PROMPTS = (
+    "Tell me about streaming",
+    "How do server-sent events work?",
+    "Explain backpressure in one paragraph",
+    "What is a token?",
+    "Why stream responses at all?",
+    "Summarise the history of HTTP",
+    "Compare polling with streaming",
+    "What makes a good API?",
+)
+TEXT_DELTA_MARKER = b'"type":"text-delta"'
+
+
+async def run_chat(
+    target: Target, *, path: str, requests: int, concurrency: int, server_pid: int | None
+) -> dict[str, Any]:
+    """POST ``requests`` chat requests, ``concurrency`` at a time; tokens/s and time to first byte.
+
+    A token is a ``text-delta`` event. Per stream: tokens over the time from sending the request
+    to the end of the body, and the time to the response head (first byte). Overall: all tokens
+    over the wall time.
+    """
+    bodies = [
+        json.dumps({"messages": [{"role": "user", "content": f"{prompt} ({i})"}]}).encode()
+        for i, prompt in enumerate(CHAT_PROMPTS)
+    ]
+    warm = target.request(path, bodies[0])
+    stats, done, _ = await open_stream(target, warm, asyncio.Semaphore(1), stamped=False)
+    await asyncio.wait_for(done, 30)
+    if stats.error:
+        raise RuntimeError(f"warm-up chat request failed: {stats.error}")
+    cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+    load0 = os.getloadavg()[0]
+    wall0 = time.monotonic()
+    results: list[StreamStats] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        slots = asyncio.Semaphore(1)
+        while next_index < requests:
+            i = next_index
+            next_index += 1
+            request = target.request(path, bodies[i % len(bodies)])
+            stats, done, transport = await open_stream(
+                target, request, slots, stamped=False, token_marker=TEXT_DELTA_MARKER
+            )
+            try:
+                await asyncio.wait_for(done, 60)
+            except TimeoutError:
+                stats.error = "no end of body within 60 s"
+            finally:
+                if transport is not None:
+                    transport.close()
+            results.append(stats)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.monotonic() - wall0
+    cpu = (cpu_seconds(server_pid) - cpu0) if server_pid else float("nan")
+    ok = [s for s in results if s.error is None and s.ended is not None]
+    errors: dict[str, int] = {}
+    for s in results:
+        if s.error is not None:
+            errors[s.error] = errors.get(s.error, 0) + 1
+    per_stream = sorted(
+        s.tokens / (s.ended - s.started) for s in ok if s.ended is not None and s.ended > s.started
+    )
+    ttfb = sorted(s.first_byte - s.started for s in ok if s.first_byte is not None)
+    ttft = sorted(s.first_token - s.started for s in ok if s.first_token is not None)
+    tokens = sum(s.tokens for s in ok)
+    return {
+        "mode": "chat",
+        "path": path,
+        "requests": requests,
+        "concurrency": concurrency,
+        "ok": len(ok),
+        "errors": errors,
+        "tokens": tokens,
+        "tokens_per_answer_p50": percentile(sorted(s.tokens for s in ok), 0.5),
+        "wall_s": wall,
+        "tokens_per_s": tokens / wall if wall else float("nan"),
+        "stream_tokens_per_s_p50": percentile(per_stream, 0.5),
+        "ttfb_p50_s": percentile(ttfb, 0.5),
+        "ttfb_p99_s": percentile(ttfb, 0.99),
+        "first_token_p50_s": percentile(ttft, 0.5),
+        "first_token_p99_s": percentile(ttft, 0.99),
+        "server_cpu_s": cpu,
+        "server_cpu_us_per_token": cpu / tokens * 1e6 if tokens else float("nan"),
+        "load_average_1min": [load0, os.getloadavg()[0]],
     }
 
 
@@ -471,7 +626,16 @@ def main(argv: list[str] | None = None) -> None:
     idle.add_argument("--streams", type=int, required=True)
     idle.add_argument("--server-pid", type=int, required=True)
     idle.add_argument("--cpu", type=int, default=None, help="pin the client to this core")
+    chat = sub.add_parser("chat", help="tokens/s and time to first byte of a chat route")
+    chat.add_argument("url")
+    chat.add_argument("--path", default="/api/chat")
+    chat.add_argument("--requests", type=int, required=True)
+    chat.add_argument("--concurrency", type=int, default=1)
+    chat.add_argument("--server-pid", type=int, default=None)
+    chat.add_argument("--cpu", type=int, default=None, help="pin the client to this core")
     args = parser.parse_args(argv)
+    if args.mode == "chat":
+        args.streams = args.concurrency
 
     limit = raise_nofile_limit()
     if args.streams + 64 > limit:
@@ -493,6 +657,16 @@ def main(argv: list[str] | None = None) -> None:
                 n=args.n,
                 size=args.size,
                 interval_ms=args.interval_ms,
+                server_pid=args.server_pid,
+            )
+        )
+    elif args.mode == "chat":
+        result = runner(
+            run_chat(
+                target,
+                path=args.path,
+                requests=args.requests,
+                concurrency=args.concurrency,
                 server_pid=args.server_pid,
             )
         )

@@ -213,21 +213,47 @@ def _chat_section(results: dict[str, Any]) -> list[str]:
     if not chat or chat.get("status") != "measured":
         reason = (chat or {}).get("reason", "scenario not run")
         return [f"**Not yet measured**: {reason}."]
-    head = ["route", "tokens/s (one stream)", "time to first byte p50", "time to first byte p99"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    runs = chat["runs"]
-    lines.append(
-        "| "
-        + " | ".join(
-            [
-                chat["route"],
-                cell(values(runs, "tokens_per_s"), human),
-                cell(values(runs, "ttfb_p50_s"), lambda x: f"{x * 1000:.1f} ms"),
-                cell(values(runs, "ttfb_p99_s"), lambda x: f"{x * 1000:.1f} ms"),
-            ]
+    head = [
+        "requests at a time",
+        "tokens/s (all streams)",
+        "tokens/s per stream",
+        "tokens per answer",
+        "first byte p50 / p99",
+        "first token p50 / p99",
+        "server CPU µs/token",
+        "errors",
+    ]
+    lines = [
+        f"`POST {chat['route']}` on `streamwire serve --demo-speed 0`; a token is a "
+        "`text-delta` event; first byte (the response head) and first token are timed from the "
+        "connect.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for key, runs in chat["runs"].items():
+        shape = chat["shapes"][key]
+        ok = [r for r in runs if "error" not in r]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"{shape['concurrency']} ({shape['requests']} requests)",
+                    cell(values(ok, "tokens_per_s"), human),
+                    cell(values(ok, "stream_tokens_per_s_p50"), human),
+                    cell(values(ok, "tokens_per_answer_p50"), lambda x: f"{x:.0f}"),
+                    cell(values(ok, "ttfb_p50_s"), lambda x: f"{x * 1000:.1f}")
+                    + " / "
+                    + cell(values(ok, "ttfb_p99_s"), lambda x: f"{x * 1000:.1f} ms"),
+                    cell(values(ok, "first_token_p50_s"), lambda x: f"{x * 1000:.1f}")
+                    + " / "
+                    + cell(values(ok, "first_token_p99_s"), lambda x: f"{x * 1000:.1f} ms"),
+                    cell(values(ok, "server_cpu_us_per_token"), lambda x: f"{x:.1f}"),
+                    errors_of(runs) or "none",
+                ]
+            )
+            + " |"
         )
-        + " |"
-    )
     return lines
 
 

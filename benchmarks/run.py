@@ -145,18 +145,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(impl: str, scenario: str, log_dir: Path) -> Iterator[tuple[int, str]]:
-    """Start ``serve.py impl`` on a free port; yield ``(pid, base_url)``; always stop it."""
+def server(
+    impl: str, scenario: str, log_dir: Path, command: list[str] | None = None
+) -> Iterator[tuple[int, str]]:
+    """Start ``serve.py impl`` (or ``command`` + ``--port P``) on a free port pinned to the
+    server core; yield ``(pid, base_url)``; always stop it (SIGTERM, then SIGKILL)."""
     port = free_port()
     log_path = log_dir / f"{impl}-{scenario}-{port}.log"
-    cpu = ["--cpu", str(SERVER_CPU)] if (os.cpu_count() or 1) >= 2 else []
+    if command is None:
+        cpu = ["--cpu", str(SERVER_CPU)] if (os.cpu_count() or 1) >= 2 else []
+        argv = [PYTHON, str(HERE / "serve.py"), impl, "--port", str(port), *cpu]
+    else:
+        argv = [*pinned(SERVER_CPU), *command, "--port", str(port)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [PYTHON, str(HERE / "serve.py"), impl, "--port", str(port), *cpu],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=HERE,
-        )
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=HERE)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
         while True:
@@ -395,8 +397,9 @@ def run_decode(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
                 target.write_bytes(previous)
 
 
-def run_chat(quick: bool, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
-    """Scenario 5: the chat route served by ``streamwire serve --demo-speed 0``."""
+def run_chat(quick: bool, runs: int, log_dir: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Scenario 5: ``POST /api/chat`` on ``streamwire serve --demo-speed 0`` (the demo model at
+    full speed), one request at a time (latency) and 32 at a time (throughput)."""
     import importlib.util
 
     if importlib.util.find_spec("streamwire.app") is None:
@@ -404,7 +407,38 @@ def run_chat(quick: bool, runs: int, log: Callable[[str], None]) -> dict[str, An
             "status": "not yet measured",
             "reason": "the chat server (streamwire.app, `streamwire serve`) does not exist yet",
         }
-    return {"status": "not yet measured", "reason": "the chat route is not wired into run.py yet"}
+    command = [PYTHON, "-m", "streamwire", "serve", "--demo-speed", "0", "--log-level", "warning"]
+    shapes = {"c1": (20 if quick else 300, 1), "c32": (64 if quick else 2000, 32)}
+    out: dict[str, Any] = {"status": "measured", "route": "/api/chat", "shapes": {}, "runs": {}}
+    log("scenario 5: chat route, demo provider at full speed")
+    for key, (requests, concurrency) in shapes.items():
+        out["shapes"][key] = {"requests": requests, "concurrency": concurrency}
+        out["runs"][key] = []
+        for run in range(runs):
+            log(f"  run {run + 1}/{runs} chat    {concurrency} at a time")
+            try:
+                with server("chat", key, log_dir, command) as (pid, url):
+                    out["runs"][key].append(
+                        run_loadgen(
+                            "chat",
+                            key,
+                            [
+                                "chat",
+                                url,
+                                "--requests",
+                                str(requests),
+                                "--concurrency",
+                                str(concurrency),
+                                "--server-pid",
+                                str(pid),
+                            ],
+                        )
+                    )
+            except BenchmarkError as exc:
+                log(f"    FAILED: {exc}")
+                out["runs"][key].append({"error": str(exc)})
+            time.sleep(PAUSE_SECONDS)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -491,10 +525,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["idle"][idle.key] = measure_all(
                     impls, runs, idle.key, lambda i, c=idle: measure_idle(i, c, log_dir), log
                 )
+        if "chat" in scenarios:
+            results["chat"] = run_chat(args.quick, runs, log_dir, log)
     if "decode" in scenarios:
         results["decode"] = run_decode(args.quick, log)
-    if "chat" in scenarios:
-        results["chat"] = run_chat(args.quick, runs, log)
     results["elapsed_s"] = time.monotonic() - started
 
     json_path = out / "results.json"
