@@ -86,7 +86,7 @@ async def test_an_http_failure_becomes_an_error_chunk_then_done(scripted: Script
     stream = stream_chat_from_route(f"{scripted.url}/chat", HELLO, fail=400)
     chunks = [c async for c in stream]
     assert chunks == [
-        ErrorChunk(message="bad messages", code="http_400", retryable=False),
+        ErrorChunk(message="messages: bad messages", code="http_400", retryable=False),
         Done(finish_reason="error"),
     ]
     assert stream.status_code == 400
@@ -104,7 +104,7 @@ async def test_an_http_failure_is_raised_on_request(scripted: Scripted) -> None:
     stream = stream_chat_from_route(f"{scripted.url}/chat", HELLO, fail=429, raise_on_error=True)
     with pytest.raises(StreamErrorChunkError) as info:
         [c async for c in stream]
-    assert info.value.message == "bad messages"
+    assert info.value.message == "messages: bad messages"
     assert info.value.retryable
 
 
@@ -146,7 +146,9 @@ async def test_collect_buffers_the_whole_answer(scripted: Scripted) -> None:
 
 def test_collect_sync_reports_an_http_failure_as_its_error(scripted: Scripted) -> None:
     result = collect_sync(f"{scripted.url}/chat", HELLO, fail=500)
-    assert result.error == ErrorChunk(message="bad messages", code="http_500", retryable=True)
+    assert result.error == ErrorChunk(
+        message="messages: bad messages", code="http_500", retryable=True
+    )
     assert result.finish_reason == "error"
     assert result.text == ""
 

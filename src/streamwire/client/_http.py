@@ -98,8 +98,9 @@ def connection_error(
 def http_error_details(status: int, body: bytes) -> tuple[str, str, bool]:
     """The (message, code, retryable) of an HTTP failure, from its JSON body when it has one.
 
-    The message is the body's ``error.message`` (or a string ``error`` or ``detail``), else
-    ``Request failed (<status>)``; the code is the body's ``error.code`` or ``http_<status>``.
+    The message is the body's ``error.message`` (prefixed with ``error.field`` when the body
+    names one), or a string ``error`` or ``detail``, else ``Request failed (<status>)``; the
+    code is the body's ``error.code`` or ``http_<status>``.
     """
     message = f"Request failed ({status})"
     code = f"http_{status}"
@@ -112,7 +113,9 @@ def http_error_details(status: int, body: bytes) -> tuple[str, str, bool]:
         if isinstance(error, dict):
             text = error.get("message")
             if isinstance(text, str) and text.strip():
-                message = text
+                field = error.get("field")
+                # streamwire's 400s name the bad field apart: "messages.0.role: must be ..."
+                message = f"{field}: {text}" if isinstance(field, str) and field else text
             raw_code = error.get("code")
             if isinstance(raw_code, str) and raw_code:
                 code = raw_code
