@@ -9,12 +9,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from streamwire.app import ServerSettings, create_app
 from streamwire.chat.schemas import SchemaRegistry
@@ -28,10 +32,13 @@ from tests.servers import LiveServer
 __all__ = [
     "READ_TIMEOUT_SECONDS",
     "LogCapture",
+    "capture_serve_log",
     "chunks_of",
     "events_of",
+    "parse_with_ai_sdk",
     "reduce_structured",
     "running_app",
+    "stream_lines",
     "user",
 ]
 
@@ -132,3 +139,30 @@ def stream_lines(response: httpx.Response) -> Iterator[ServerSentEvent]:
     decoder = SSEDecoder()
     for data in response.iter_bytes():
         yield from decoder.feed(data)
+
+
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
+NODE_TIMEOUT_SECONDS = 30
+
+
+def parse_with_ai_sdk(stream: bytes) -> dict[str, Any]:
+    """Parse a UI message stream with the AI SDK's own reader (``tests/js/aisdk_parse.mjs``).
+
+    Returns ``{"ok": bool, "message": UIMessage | None, "chunks": n, "error"?: str}``; skips the
+    test when Node.js or the npm packages are missing.
+    """
+    node_bin = shutil.which("node")
+    if node_bin is None or not (JS_DIR / "node_modules" / "ai").is_dir():
+        pytest.skip("needs Node.js and tests/js/node_modules (npm ci in tests/js)")
+    proc = subprocess.run(
+        [node_bin, str(JS_DIR / "aisdk_parse.mjs")],
+        input=stream,
+        capture_output=True,
+        cwd=JS_DIR,
+        timeout=NODE_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert proc.stdout, proc.stderr.decode()
+    result: dict[str, Any] = json.loads(proc.stdout)
+    assert (proc.returncode == 0) == result["ok"]
+    return result

@@ -92,12 +92,12 @@ def test_the_sdk_streams_a_tool_call(sdk: openai.OpenAI) -> None:
     calls: dict[int, dict[str, str]] = {}
     for chunk in stream:
         for choice in chunk.choices:
-            for call in choice.delta.tool_calls or []:
-                entry = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-                entry["id"] += call.id or ""
-                if call.function is not None:
-                    entry["name"] += call.function.name or ""
-                    entry["arguments"] += call.function.arguments or ""
+            for delta in choice.delta.tool_calls or []:
+                entry = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                entry["id"] += delta.id or ""
+                if delta.function is not None:
+                    entry["name"] += delta.function.name or ""
+                    entry["arguments"] += delta.function.arguments or ""
     (call,) = calls.values()
     assert call["name"] == "get_weather"
     assert call["id"]
@@ -142,7 +142,10 @@ def test_a_stream_error_reaches_the_sdk_as_an_api_error(sdk: openai.OpenAI) -> N
 
 def test_bad_requests_get_openai_error_bodies(sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        sdk.chat.completions.create(model="m", messages=[{"role": "robot", "content": "x"}])
+        sdk.chat.completions.create(
+            model="m",
+            messages=[{"role": "robot", "content": "x"}],  # type: ignore[misc,list-item]  # a bad role on purpose
+        )
     assert caught.value.status_code == 400
     body = caught.value.body
     assert isinstance(body, dict)

@@ -26,7 +26,7 @@ def test_post_chat_streams_native_sse_start_first_and_done_last(client: httpx.Cl
     events = events_of(response.content)
     chunks = chunks_of(response.content)
     assert isinstance(chunks[0], Start)
-    assert chunks[0].message_id.startswith("msg_")
+    assert (chunks[0].message_id or "").startswith("msg_")
     assert isinstance(chunks[-1], Done)
     assert chunks[-1].finish_reason == "stop"
     assert events[-1].event == "done"
