@@ -13,10 +13,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tests.server._support import WAIT_SECONDS, wait_for
-from tests.servers import LiveServer
 
 from streamwire.server import SSEItem, StreamOutcome, sse
+from tests.server._support import WAIT_SECONDS, wait_for
+from tests.servers import LiveServer
 
 EVENT_BYTES = 1024
 BUFFERED = 8

@@ -14,11 +14,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from tests.server._support import WAIT_SECONDS, SendRecorder, wait_for
-from tests.servers import LiveServer
 
 from streamwire.errors import InvalidArgumentError
 from streamwire.server import Emit, StreamOutcome, TextChunk, ndjson, stream
+from tests.server._support import WAIT_SECONDS, SendRecorder, wait_for
+from tests.servers import LiveServer
 
 release = threading.Event()
 sync_closed = threading.Event()

@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from tests.server._support import WAIT_SECONDS, raw_request, read_until, wait_for
-from tests.servers import LiveServer
 
 from streamwire.server import Emit, SSEItem, StreamOutcome, sse
+from tests.server._support import WAIT_SECONDS, raw_request, read_until, wait_for
+from tests.servers import LiveServer
 
 
 @dataclass

@@ -23,10 +23,10 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from tests.server._support import WAIT_SECONDS, Gate, wait_for
-from tests.servers import LiveServer
 
 from streamwire.server import SSEItem, StreamOutcome, ndjson, sse
+from tests.server._support import WAIT_SECONDS, Gate, wait_for
+from tests.servers import LiveServer
 
 EVENTS = 3
 

@@ -15,15 +15,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tests.server._support import (
-    WAIT_SECONDS,
-    Gate,
-    SendRecorder,
-    chunk_dicts,
-    parse_events,
-    wait_for,
-)
-from tests.servers import LiveServer
 
 from streamwire.chunks import Done, Start, TextDelta
 from streamwire.errors import InvalidArgumentError
@@ -37,6 +28,15 @@ from streamwire.server import (
     sse,
 )
 from streamwire.sse import ServerSentEvent
+from tests.server._support import (
+    WAIT_SECONDS,
+    Gate,
+    SendRecorder,
+    chunk_dicts,
+    parse_events,
+    wait_for,
+)
+from tests.servers import LiveServer
 
 
 class State:
