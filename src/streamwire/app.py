@@ -345,25 +345,29 @@ async def extract_structured(
     not what the schema asks for.
     """
     async for chunk in chunks:
-        if isinstance(chunk, TextDelta):
-            for piece in extractor.feed(chunk.delta):
-                yield piece
-            continue
-        if isinstance(chunk, Done) and chunk.finish_reason != "error":
-            try:
-                finals = extractor.close()
-            except StructuredOutputError as exc:
-                logger.info("structured output rejected: %s", exc)
-                yield ErrorChunk(
-                    message=f"The model's answer did not match the schema: {exc}",
-                    code="invalid_structured_output",
-                    retryable=True,
-                )
-                yield Done(finish_reason="error")
-                return
-            for piece in finals:
-                yield piece
-        yield chunk
+        try:
+            if isinstance(chunk, TextDelta):
+                pieces = extractor.feed(chunk.delta)
+            elif isinstance(chunk, Done) and chunk.finish_reason != "error":
+                pieces = extractor.close()
+            else:
+                pieces = []
+        except StructuredOutputError as exc:
+            # Text that is not JSON fails at once (feed), an invalid document at the end
+            # (close); either way the client gets the reason instead of final, and returning
+            # here closes the provider's stream.
+            logger.info("structured output rejected: %s", exc)
+            yield ErrorChunk(
+                message=f"The model's answer did not match the schema: {exc}",
+                code="invalid_structured_output",
+                retryable=True,
+            )
+            yield Done(finish_reason="error")
+            return
+        for piece in pieces:
+            yield piece
+        if not isinstance(chunk, TextDelta):
+            yield chunk
 
 
 def _stream_defaults_to_false(raw: bytes) -> bytes:
