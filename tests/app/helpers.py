@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ def chunks_of(body: bytes) -> list[Chunk]:
     return [decode_chunk(event.data) for event in events_of(body)]
 
 
-def reduce_structured(chunks: list[Chunk]) -> StructuredAccumulator:
+def reduce_structured(chunks: Iterable[Chunk]) -> StructuredAccumulator:
     """Apply every ``structured-data`` chunk with streamwire's reducer."""
     accumulator = StructuredAccumulator()
     for chunk in chunks:
