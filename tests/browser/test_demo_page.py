@@ -1,13 +1,11 @@
 """The demo chat page in a real headless Chromium against a server on loopback.
 
-The server is ``python -m streamwire serve --demo-speed 40`` when it starts, otherwise the
-stand-in ``tests/browser/demo_app.py`` (same routes, same log line); either way its output is
+The server is ``python -m streamwire serve --demo-speed 40``; its output is
 read for the per-stream log line with the stream's outcome.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import tempfile
 import threading
@@ -18,6 +16,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+
 from tests.servers import free_port, server_process
 
 pytestmark = pytest.mark.browser
@@ -69,22 +68,9 @@ class RunningServer:
 def server() -> Iterator[RunningServer]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    commands = [
-        ["-m", "streamwire", "serve", "--port", str(port), "--demo-speed", DEMO_SPEED],
-        [str(ROOT / "tests" / "browser" / "demo_app.py"), "--port", str(port), "--demo-speed"],
-    ]
-    commands[1].append(DEMO_SPEED)
-    errors: list[str] = []
-    with contextlib.ExitStack() as stack:
-        for args in commands:
-            try:
-                proc = stack.enter_context(server_process(args, ready_url=f"{url}/healthz"))
-            except RuntimeError as exc:  # this one did not start: try the next command
-                errors.append(str(exc))
-                continue
-            yield RunningServer(url, proc)
-            return
-    raise AssertionError("no server started:\n" + "\n".join(errors))
+    args = ["-m", "streamwire", "serve", "--port", str(port), "--demo-speed", DEMO_SPEED]
+    with server_process(args, ready_url=f"{url}/healthz") as proc:
+        yield RunningServer(url, proc)
 
 
 @pytest.fixture(scope="module")
