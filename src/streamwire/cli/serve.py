@@ -7,8 +7,11 @@ streams a real model (keys from ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
+import signal
+import sys
 
 from streamwire.protocol.errors import InvalidArgumentError
 
@@ -37,6 +40,39 @@ def parse_rate_limit(text: str) -> tuple[int, float]:
     return int(match.group(1)), float(_PER_SECONDS[match.group(2)])
 
 
+def _rate_limit_option(text: str) -> tuple[int, float]:
+    # argparse reports an ArgumentTypeError as a usage error (exit 2), without a traceback.
+    try:
+        return parse_rate_limit(text)
+    except InvalidArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _non_negative_speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
+    if not value >= 0:  # also rejects NaN
+        raise argparse.ArgumentTypeError(f"must not be negative (got {text!r})")
+    return value
+
+
+def _log_stream_lines(level: str) -> None:
+    """Print streamwire's log records (the per-stream line of ``streamwire.serve`` among them).
+
+    uvicorn configures only its own loggers; without a handler here, every stream's log line
+    would be dropped. Installed once per process.
+    """
+    logger = logging.getLogger("streamwire")
+    logger.setLevel(level.upper())
+    if not any(getattr(h, "_streamwire_serve", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:  %(name)s %(message)s"))
+        handler._streamwire_serve = True  # type: ignore[attr-defined]  # our marker
+        logger.addHandler(handler)
+
+
 def add_parser(parser: argparse.ArgumentParser) -> None:
     """Add ``serve``'s options to its sub-parser."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -55,11 +91,14 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
         help="require this bearer token on the API routes (default: $STREAMWIRE_TOKEN)",
     )
     parser.add_argument(
-        "--rate-limit", metavar="N/min", help="per-client request limit, e.g. 30/min"
+        "--rate-limit",
+        type=_rate_limit_option,
+        metavar="N/min",
+        help="per-client request limit, e.g. 30/min",
     )
     parser.add_argument(
         "--demo-speed",
-        type=float,
+        type=_non_negative_speed,
         default=DEFAULT_DEMO_SPEED,
         metavar="TOKENS_PER_SECOND",
         help="the demo model's pace (default 40; 0 = as fast as it can)",
@@ -73,14 +112,19 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the server; returns when it has shut down."""
+    """Start the server; returns the exit code when it has shut down.
+
+    SIGTERM drains open streams (each gets a ``server_shutdown`` notice), then uvicorn
+    re-raises the signal, so the process ends as killed by SIGTERM, as services expect. Ctrl+C
+    (SIGINT) does the same and exits with code 130, without a traceback.
+    """
     import uvicorn
 
     from streamwire.app import ServerSettings, create_app
 
-    if args.demo_speed < 0:
-        raise SystemExit("streamwire serve: --demo-speed must not be negative")
-    rate = parse_rate_limit(args.rate_limit) if args.rate_limit else None
+    rate = args.rate_limit
+    if isinstance(rate, str):  # a Namespace built by hand, not by the parser
+        rate = parse_rate_limit(rate)
     settings = ServerSettings(
         provider=args.provider,
         base_url=args.base_url,
@@ -95,5 +139,9 @@ def run(args: argparse.Namespace) -> int:
         f"streamwire: serving the {args.provider} model on http://{args.host}:{args.port}",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    _log_stream_lines(args.log_level)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
     return 0
