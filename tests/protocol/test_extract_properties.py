@@ -19,6 +19,11 @@ from typing import Any
 import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
+
+from streamwire.protocol.chunks import JSONValue, StructuredData, chunk_to_dict
+from streamwire.protocol.errors import StructuredOutputError
+from streamwire.protocol.extract import StructuredExtractor
+from streamwire.protocol.structured import StructuredState, apply_structured_chunk, split_path
 from tests.protocol.structured_strategies import (
     field_specs,
     json_documents,
@@ -26,11 +31,6 @@ from tests.protocol.structured_strategies import (
     splits,
 )
 from tests.protocol.test_extract import merge_deltas
-
-from streamwire.protocol.chunks import JSONValue, StructuredData, chunk_to_dict
-from streamwire.protocol.errors import StructuredOutputError
-from streamwire.protocol.extract import StructuredExtractor
-from streamwire.protocol.structured import StructuredState, apply_structured_chunk, split_path
 
 _MISSING = object()
 

@@ -10,7 +10,6 @@ from typing import Any
 import msgspec
 import pytest
 from hypothesis import given
-from tests.protocol.structured_strategies import structured_chunks
 
 from streamwire.protocol.chunks import StructuredData, chunk_from_dict
 from streamwire.protocol.errors import StructuredStreamError
@@ -21,6 +20,7 @@ from streamwire.protocol.structured import (
     describe_json,
     split_path,
 )
+from tests.protocol.structured_strategies import structured_chunks
 
 VECTORS = json.loads(
     (Path(__file__).parent.parent / "vectors" / "structured.json").read_text(encoding="utf-8")
