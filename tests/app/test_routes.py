@@ -201,3 +201,11 @@ def test_a_stream_arrives_event_by_event(demo_url: str) -> None:
     ):
         seen = [event.event for event in stream_lines(response)]
     assert seen[-1] == "done"
+
+
+def test_head_requests_answer_with_headers_only(client: httpx.Client) -> None:
+    # HEAD on a streaming route must not hang on the stream (a common peer bug).
+    for path in ("/api/chat/stream?q=hi", "/api/export.ndjson?rows=5000000", "/healthz", "/"):
+        response = client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""
