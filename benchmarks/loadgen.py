@@ -48,25 +48,43 @@ IDLE_SETTLE_SECONDS = 1.0
 # --- server probes (/proc) -------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time used so far by the live threads of process ``pid``, in seconds.
+def sched_seconds(pid: int) -> tuple[float, float]:
+    """``(on CPU, waiting for a CPU)`` so far for the live threads of process ``pid``, in seconds.
 
-    Reads each thread's ``/proc/PID/task/TID/schedstat`` (nanoseconds on the CPU) rather than
-    ``/proc/PID/stat``, whose clock ticks (10 ms) are too coarse for a one-second measurement;
-    falls back to ``stat`` where schedstat is not available.
+    From each thread's ``/proc/PID/task/TID/schedstat`` (nanoseconds). The second figure is the
+    time the process was ready to run but another process had its core: when it is a large share
+    of a measurement, the machine was busy and the measurement is disturbed. ``(nan, nan)`` where
+    schedstat is not available.
     """
-    total_ns = 0
+    running = waiting = 0
+    found = False
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
             with (
                 contextlib.suppress(FileNotFoundError),
                 open(f"/proc/{pid}/task/{tid}/schedstat") as f,
             ):
-                total_ns += int(f.read().split()[0])
+                fields = f.read().split()
+                running += int(fields[0])
+                waiting += int(fields[1])
+                found = True
     except OSError:
-        total_ns = 0
-    if total_ns:
-        return total_ns / 1e9
+        found = False
+    if not found:
+        return float("nan"), float("nan")
+    return running / 1e9, waiting / 1e9
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by process ``pid``, in seconds.
+
+    Uses schedstat (nanoseconds, see :func:`sched_seconds`) rather than ``/proc/PID/stat``,
+    whose clock ticks (10 ms) are too coarse for a one-second measurement; falls back to
+    ``stat`` where schedstat is not available.
+    """
+    running, _ = sched_seconds(pid)
+    if running == running:  # not NaN
+        return running
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
     # The command name (field 2) may contain spaces; the fields after it are space-separated.
@@ -401,6 +419,7 @@ async def run_paced(
     nominal = n * interval_ms / 1000.0
     request = target.request(f"/stream?n={n}&size={size}&interval_ms={interval_ms:g}")
     cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+    wait0 = sched_seconds(server_pid)[1] if server_pid else float("nan")
     mem0 = memory_kib(server_pid) if server_pid else {}
     own0 = os.times()
     load0 = os.getloadavg()[0]
@@ -418,6 +437,7 @@ async def run_paced(
     wall = time.monotonic() - wall0
     own1 = os.times()
     cpu1 = cpu_seconds(server_pid) if server_pid else 0.0
+    wait1 = sched_seconds(server_pid)[1] if server_pid else float("nan")
     mem1 = memory_kib(server_pid) if server_pid else {}
     for stats, done, transport in opened:
         if not done.done():
@@ -464,6 +484,8 @@ async def run_paced(
         "delivery_p99_ms": percentile(lat_sorted, 0.99) / 1000.0,
         "server_cpu_s": cpu1 - cpu0,
         "server_cpu_share": (cpu1 - cpu0) / wall if wall else float("nan"),
+        # Time the server was ready to run while other processes had its core.
+        "server_wait_share": (wait1 - wait0) / wall if wall else float("nan"),
         "server_rss_before_kib": mem0.get("VmRSS"),
         "server_rss_after_kib": mem1.get("VmRSS"),
         "server_rss_peak_kib": mem1.get("VmHWM"),

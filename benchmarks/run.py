@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from apps import IMPLEMENTATIONS, available
-from loadgen import cpu_seconds, memory_kib
+from loadgen import cpu_seconds, memory_kib, sched_seconds
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -192,6 +192,7 @@ def measure_one_stream(impl: str, case: OneStream, log_dir: Path) -> dict[str, A
             timeout=30,
         )
         cpu0 = cpu_seconds(pid)
+        wait0 = sched_seconds(pid)[1]
         start = time.monotonic()
         done = subprocess.run(
             [
@@ -211,6 +212,7 @@ def measure_one_stream(impl: str, case: OneStream, log_dir: Path) -> dict[str, A
         )
         wall = time.monotonic() - start
         cpu = cpu_seconds(pid) - cpu0
+        wait = sched_seconds(pid)[1] - wait0
         peak = memory_kib(pid).get("VmHWM")
     status, _, size_text = done.stdout.partition(" ")
     if done.returncode != 0 or status != "200":
@@ -228,6 +230,8 @@ def measure_one_stream(impl: str, case: OneStream, log_dir: Path) -> dict[str, A
         "mb_per_s": received / wall / 1e6,
         "server_cpu_s": cpu,
         "server_cpu_us_per_event": cpu / case.n * 1e6,
+        "server_wait_share": wait / wall,
+        "load_average_1min": os.getloadavg()[0],
         "server_rss_peak_kib": peak,
     }
 
