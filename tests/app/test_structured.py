@@ -100,7 +100,7 @@ def check_draft_stream(chunks: list[Chunk]) -> dict[str, Any]:
     """
     assert isinstance(chunks[0], Start)
     assert isinstance(chunks[-1], Done)
-    assert chunks[-1].finish_reason in ("stop", "tool-calls")  # see the anthropic xfail below
+    assert chunks[-1].finish_reason == "stop"
     structured = [c for c in chunks if isinstance(c, StructuredData)]
     assert not any(isinstance(c, TextDelta) for c in chunks)  # the JSON text is not forwarded
     assert len({c.stream_id for c in structured}) == 1
@@ -264,10 +264,6 @@ def test_the_anthropic_upstream_forced_tool_gives_the_object(size: int) -> None:
     assert request.body["tool_choice"] == {"type": "tool", "name": "email_draft"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AnthropicProvider passes the forced tool's stop_reason tool_use on as 'tool-calls'",
-)
 def test_the_anthropic_forced_tool_document_finishes_with_stop() -> None:
     # The document is the answer and no tool-call chunk was sent, so the finish reason is
     # "stop", as with OpenAI's response_format; "tool-calls" makes clients look for calls

@@ -190,6 +190,10 @@ class AnthropicStreamMapper:
         if kind == "message_stop":
             self._finished = True
             reason = self._stop_reason or "end_turn"
+            if reason == "tool_use" and self._structured_tool is not None:
+                # The forced tool's input *is* the answer (a structured document), and no
+                # tool-call chunk was sent: the model stopped as it does after any answer.
+                reason = "end_turn"
             return [
                 Usage(input_tokens=self._input_tokens, output_tokens=self._output_tokens),
                 Done(finish_reason=_STOP_REASONS.get(reason, reason)),
