@@ -231,12 +231,18 @@ function resetDraft() {
 const escapeHTML = (text) =>
   text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/** Prompts that ask for an email draft get the `email_draft` structured-output schema. */
+const DRAFT_PROMPT = /\b(draft|e-?mail)/i;
+
 /**
  * Stream one answer to the conversation in `history` (whose last message is the user's).
  * @param {string} prompt the last user message (the EventSource route takes only it)
  */
 async function streamAnswer(prompt) {
   const view = createAssistantView();
+  // Asking for a draft runs the real structured-output path: the server asks the model for the
+  // email_draft JSON schema and its extractor turns the streamed JSON into structured chunks.
+  const schema = DRAFT_PROMPT.test(prompt) ? "email_draft" : null;
   setBusy(true);
   setConnection("connecting");
   const started = performance.now();
@@ -275,6 +281,7 @@ async function streamAnswer(prompt) {
       if (!sawDraft) {
         sawDraft = true;
         resetDraft();
+        if (schema !== null) view.setText("The draft is in the Structured draft panel.");
       }
       renderDraft(state);
     },
@@ -285,7 +292,8 @@ async function streamAnswer(prompt) {
 
   try {
     if (els.transport.value === "eventsource") {
-      const url = `/api/chat/stream?q=${encodeURIComponent(prompt)}`;
+      const query = schema === null ? "" : `&schema=${schema}`;
+      const url = `/api/chat/stream?q=${encodeURIComponent(prompt)}${query}`;
       const handle = openEventSource(url, { ...handlers });
       stopCurrent = () => {
         stopped = true;
@@ -300,7 +308,12 @@ async function streamAnswer(prompt) {
         controller.abort();
       };
       result = await consumeStream(
-        streamChat({ endpoint: "/api/chat", messages: history, signal: controller.signal }),
+        streamChat({
+          endpoint: "/api/chat",
+          messages: history,
+          signal: controller.signal,
+          body: schema === null ? {} : { schema },
+        }),
         handlers,
       );
     }
