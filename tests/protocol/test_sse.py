@@ -10,13 +10,6 @@ import doctest
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.strategies import (
-    feed_split,
-    reference_decode,
-    split_points,
-    sse_events,
-    sse_streams,
-)
 
 import streamwire.protocol.sse as sse_module
 from streamwire.errors import InvalidArgumentError, PeerProtocolError, StreamwireError
@@ -26,6 +19,13 @@ from streamwire.sse import (
     SSEDecoder,
     SSEProtocolError,
     encode,
+)
+from tests.strategies import (
+    feed_split,
+    reference_decode,
+    split_points,
+    sse_events,
+    sse_streams,
 )
 
 

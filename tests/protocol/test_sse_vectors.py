@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.strategies import feed_split, reference_decode
 
 from streamwire.sse import ServerSentEvent, SSEDecoder
+from tests.strategies import feed_split, reference_decode
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "sse.json"
 _DOC = json.loads(VECTORS.read_text(encoding="utf-8"))

@@ -45,10 +45,9 @@ from collections.abc import (
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tests.servers import LiveServer
-
 from streamwire.chat.messages import ChatMessage, ChatRequest
 from streamwire.protocol.chunks import Chunk, TextDelta
+from tests.servers import LiveServer
 
 __all__ = [
     "AnthropicBlock",

@@ -5,17 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.providers.fakes import (
-    AnthropicBlock,
-    FakeUpstream,
-    anthropic_error_reply,
-    anthropic_event,
-    anthropic_frames,
-    anthropic_reply,
-    chat,
-    collect,
-    text_of,
-)
 
 from streamwire.chat.messages import ChatMessage, ChatRequest, ContentPart
 from streamwire.protocol.chunks import (
@@ -32,6 +21,17 @@ from streamwire.protocol.errors import InvalidArgumentError
 from streamwire.protocol.sse import ServerSentEvent
 from streamwire.providers import AnthropicProvider, StructuredRequest
 from streamwire.providers.anthropic import AnthropicStreamMapper
+from tests.providers.fakes import (
+    AnthropicBlock,
+    FakeUpstream,
+    anthropic_error_reply,
+    anthropic_event,
+    anthropic_frames,
+    anthropic_reply,
+    chat,
+    collect,
+    text_of,
+)
 
 KEY = "sk-ant-test-0123456789"
 

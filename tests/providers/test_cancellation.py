@@ -14,6 +14,10 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 import httpx
 import pytest
+
+from streamwire.protocol.chunks import Chunk, TextDelta
+from streamwire.providers import AnthropicProvider, OpenAIProvider, Provider
+from streamwire.providers._http import close_surviving_cancellation
 from tests.providers.fakes import (
     AnthropicBlock,
     FakeUpstream,
@@ -21,10 +25,6 @@ from tests.providers.fakes import (
     chat,
     openai_reply,
 )
-
-from streamwire.protocol.chunks import Chunk, TextDelta
-from streamwire.providers import AnthropicProvider, OpenAIProvider, Provider
-from streamwire.providers._http import close_surviving_cancellation
 
 # The bound on "a fraction of a second": the fake must see the close within this.
 CLOSE_SECONDS = 1.0

@@ -7,7 +7,6 @@ import contextlib
 import json
 
 import pytest
-from tests.providers.fakes import chat, collect, text_of
 
 from streamwire.chat.messages import ChatMessage, ChatRequest
 from streamwire.protocol.chunks import (
@@ -26,6 +25,7 @@ from streamwire.protocol.chunks import (
 )
 from streamwire.protocol.errors import InvalidArgumentError
 from streamwire.providers import DEMO_TRIGGERS, DemoProvider, StructuredRequest
+from tests.providers.fakes import chat, collect, text_of
 
 EMAIL_SCHEMA = {
     "title": "EmailDraft",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.providers.fakes import chat, collect
 
 from streamwire.protocol.chunks import Start, decode_chunk, encode_chunk
 from streamwire.protocol.errors import InvalidArgumentError
@@ -17,6 +16,7 @@ from streamwire.providers import (
     StructuredRequest,
     get_provider,
 )
+from tests.providers.fakes import chat, collect
 
 
 def test_get_provider_makes_each_named_provider() -> None:

@@ -6,19 +6,6 @@ import json
 
 import httpx
 import pytest
-from tests.providers.fakes import (
-    FakeUpstream,
-    OpenAIToolCall,
-    Reply,
-    chat,
-    collect,
-    json_reply,
-    openai_chunk,
-    openai_error_reply,
-    openai_frames,
-    openai_reply,
-    text_of,
-)
 
 from streamwire.chat.messages import ChatMessage, ChatRequest, ContentPart
 from streamwire.protocol.chunks import (
@@ -35,6 +22,19 @@ from streamwire.protocol.errors import InvalidArgumentError
 from streamwire.protocol.sse import ServerSentEvent
 from streamwire.providers import OpenAIProvider, StructuredRequest
 from streamwire.providers.openai import OpenAIStreamMapper
+from tests.providers.fakes import (
+    FakeUpstream,
+    OpenAIToolCall,
+    Reply,
+    chat,
+    collect,
+    json_reply,
+    openai_chunk,
+    openai_error_reply,
+    openai_frames,
+    openai_reply,
+    text_of,
+)
 
 KEY = "sk-test-0123456789abcdef"
 
