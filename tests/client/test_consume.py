@@ -151,7 +151,7 @@ async def test_on_done_runs_once_when_a_callback_fails() -> None:
 
 
 async def test_a_bad_structured_chunk_raises_after_on_done() -> None:
-    bad = [
+    bad: list[Chunk] = [
         StructuredData(stream_id="s", kind="set", path="a", value=1),
         StructuredData(stream_id="s", kind="append", path="a", items=[2]),
         Done(),
@@ -164,7 +164,10 @@ async def test_a_bad_structured_chunk_raises_after_on_done() -> None:
 
 
 async def test_structured_chunks_are_not_reduced_without_on_structured() -> None:
-    bad = [StructuredData(stream_id="s", kind="append", path="01", items=[2]), Done()]
+    bad: list[Chunk] = [
+        StructuredData(stream_id="s", kind="append", path="01", items=[2]),
+        Done(),
+    ]
     assert await consume_stream(agen(bad)) == Done()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import httpx
 import pytest
@@ -40,7 +41,7 @@ from tests.client.scripted import ANSWER, native_bytes
 WAIT_SECONDS = 5.0
 
 
-def text_of(chunks: list[object]) -> str:
+def text_of(chunks: Sequence[object]) -> str:
     return "".join(c.delta for c in chunks if isinstance(c, TextDelta))
 
 

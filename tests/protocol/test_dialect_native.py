@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamwire.chunks import Done, ErrorChunk, Start, TextDelta, Usage, encode_chunk
+from streamwire.chunks import Chunk, Done, ErrorChunk, Start, TextDelta, Usage, encode_chunk
 from streamwire.errors import InvalidArgumentError, MalformedStreamError
 from streamwire.protocol.dialects import DIALECT_NAMES, Dialect, get_dialect
 from streamwire.protocol.dialects.native import (
@@ -73,7 +73,7 @@ def test_encode_sse_chunk_is_the_encoder_fast_path(
 
 
 def test_a_stream_round_trips_through_sse() -> None:
-    chunks = [Start(message_id="m1"), TextDelta(delta="Hi"), Done()]
+    chunks: list[Chunk] = [Start(message_id="m1"), TextDelta(delta="Hi"), Done()]
     wire = b"".join(encode_sse_chunk(chunk) for chunk in chunks)
     decoder = NativeDecoder()
     assert not decoder.finished

@@ -6,6 +6,7 @@ The parsing rules themselves are checked by the spec vectors (test_sse_vectors.p
 from __future__ import annotations
 
 import doctest
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -297,7 +298,12 @@ def test_failed_decoder_stays_failed() -> None:
     error = info.value
     assert isinstance(error, PeerProtocolError)
     assert isinstance(error, StreamwireError)
-    for call in (lambda: decoder.feed(b"data: x\n\n"), lambda: decoder.feed(b""), decoder.close):
+    calls: list[Callable[[], object]] = [
+        lambda: decoder.feed(b"data: x\n\n"),
+        lambda: decoder.feed(b""),
+        decoder.close,
+    ]
+    for call in calls:
         with pytest.raises(SSEProtocolError) as again:
             call()
         assert again.value is error

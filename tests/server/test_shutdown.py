@@ -48,8 +48,9 @@ def _read_all_until_eof(socks: list[socket.socket], deadline: float) -> dict[soc
     try:
         while open_count and time.monotonic() < deadline:
             for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                fileobj = key.fileobj
+                assert isinstance(fileobj, socket.socket)
+                sock = fileobj
                 try:
                     data = sock.recv(65536)
                 except (ConnectionResetError, BlockingIOError):
