@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
-from types import TracebackType
-from typing import Self
 
 import httpx
 
 from streamwire.chat.buffered import BufferedCollector, BufferedResult
 from streamwire.chat.messages import ChatMessage
+from streamwire.client._closing import Closing
 from streamwire.client._decode import ChunkDecoding
 from streamwire.client._http import EVENT_STREAM, connection_error, http_error_details
 from streamwire.client.errors import StreamConsumedError, StreamErrorChunkError
@@ -111,7 +110,7 @@ def _buffered(chunks: Sequence[Chunk]) -> BufferedResult:
     return collector.result()
 
 
-class ChatStream:
+class ChatStream(Closing):
     """The chunks of one chat request; made by :func:`stream_chat_from_route`.
 
     The request is sent when iteration starts: ``async for`` uses an ``httpx.AsyncClient``,
@@ -328,28 +327,6 @@ class ChatStream:
             generator.close()
         if self._stream is not None:
             self._stream.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def stream_chat_from_route(

@@ -32,12 +32,11 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 import anyio
 import httpx
 
+from streamwire.client._closing import Closing
 from streamwire.client._decode import ChunkDecoding
 from streamwire.client._http import EVENT_STREAM, connection_error, response_error, stream_problem
 from streamwire.client.errors import (
@@ -153,7 +152,7 @@ class ReconnectPolicy:
         return self.max_attempts is not None and attempt > self.max_attempts
 
 
-class EventSource:
+class EventSource(Closing):
     """A reconnecting Server-Sent Events reader (see the module docstring for the behaviour).
 
     Args:
@@ -413,17 +412,6 @@ class EventSource:
         if generator is not None and not getattr(generator, "ag_running", False):
             await generator.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     # --- sync --------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[ServerSentEvent]:
@@ -508,17 +496,6 @@ class EventSource:
         generator = self._gen() if self._gen is not None else None
         if generator is not None and not getattr(generator, "gi_running", False):
             generator.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class EventSourceChunks:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
-from types import TracebackType
-from typing import Self
 
 import httpx
 
+from streamwire.client._closing import Closing
 from streamwire.client._decode import ChunkDecoding
 from streamwire.client._http import connection_error, response_error, stream_problem
 from streamwire.client.errors import StreamConsumedError, StreamErrorChunkError
@@ -55,7 +54,7 @@ def _read_excerpt(response: httpx.Response) -> bytes:
     return body[:_ERROR_BODY_BYTES]
 
 
-class ChunkStream:
+class ChunkStream(Closing):
     """The typed chunks of one streaming response; made by :func:`read_stream`.
 
     Iterate it once, with ``async for`` (a response of an ``httpx.AsyncClient``) or ``for``
@@ -213,28 +212,6 @@ class ChunkStream:
         if generator is not None and not getattr(generator, "gi_running", False):
             generator.close()
         self.response.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_stream(
