@@ -43,14 +43,13 @@ from streamwire.chat import (
 )
 from streamwire.chat.messages import ChatMessage
 from streamwire.chat.schemas import SchemaRegistry, default_schemas
-from streamwire.protocol.chunks import Chunk, Done, ErrorChunk, Start, TextDelta, Usage
+from streamwire.protocol.chunks import Chunk, ErrorChunk, Start, TextDelta, Usage
 from streamwire.protocol.dialects import Dialect, get_dialect
 from streamwire.protocol.dialects.openai import chat_completion_object, openai_dialect
-from streamwire.protocol.errors import StructuredOutputError
-from streamwire.protocol.extract import StructuredExtractor
 from streamwire.providers import Provider, get_provider
 from streamwire.server import ShutdownMiddleware, StreamOutcome, ndjson, sse, stream
 from streamwire.server.guards import Guard, GuardMiddleware, Rejection, bearer_token, rate_limit
+from streamwire.server.structured import extract_structured
 
 __all__ = ["ServerSettings", "create_app"]
 
@@ -333,41 +332,6 @@ class ChatServer:
     async def healthz(self, request: Request) -> Response:
         """``GET /healthz``: liveness, and which provider is serving."""
         return JSONResponse({"status": "ok", "provider": self.settings.provider})
-
-
-async def extract_structured(
-    chunks: AsyncIterator[Chunk], extractor: StructuredExtractor
-) -> AsyncGenerator[Chunk, None]:
-    """A provider's structured answer: its JSON text becomes ``structured-data`` chunks.
-
-    Text deltas go through ``extractor``; every other chunk passes as it is. Before ``done``
-    comes the ``final`` chunk, or an ``invalid_structured_output`` error when the document is
-    not what the schema asks for.
-    """
-    async for chunk in chunks:
-        try:
-            if isinstance(chunk, TextDelta):
-                pieces = extractor.feed(chunk.delta)
-            elif isinstance(chunk, Done) and chunk.finish_reason != "error":
-                pieces = extractor.close()
-            else:
-                pieces = []
-        except StructuredOutputError as exc:
-            # Text that is not JSON fails at once (feed), an invalid document at the end
-            # (close); either way the client gets the reason instead of final, and returning
-            # here closes the provider's stream.
-            logger.info("structured output rejected: %s", exc)
-            yield ErrorChunk(
-                message=f"The model's answer did not match the schema: {exc}",
-                code="invalid_structured_output",
-                retryable=True,
-            )
-            yield Done(finish_reason="error")
-            return
-        for piece in pieces:
-            yield piece
-        if not isinstance(chunk, TextDelta):
-            yield chunk
 
 
 def _stream_defaults_to_false(raw: bytes) -> bytes:

@@ -7,10 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streamwire.protocol.chunks import ErrorChunk, StructuredData
+from streamwire.protocol.chunks import Chunk, Done, ErrorChunk, StructuredData, TextDelta, Usage
 from streamwire.protocol.errors import StructuredOutputError
 from streamwire.protocol.extract import StructuredExtractor
-from streamwire.server.structured import INVALID_STRUCTURED_OUTPUT, stream_structured
+from streamwire.server.structured import (
+    INVALID_STRUCTURED_OUTPUT,
+    extract_structured,
+    stream_structured,
+)
 
 
 class Source:
@@ -160,3 +164,64 @@ async def test_plain_async_iterable_without_aclose_is_accepted() -> None:
 
     chunks = [c async for c in stream_structured(Fragments(), extractor())]
     assert [c.kind for c in chunks if isinstance(c, StructuredData)] == ["set", "final"]
+
+
+class ChunkSource:
+    """A provider-like async generator of chunks that records whether it was closed."""
+
+    def __init__(self, chunks: list[Chunk]) -> None:
+        self.chunks = chunks
+        self.closed = False
+
+    async def __call__(self) -> AsyncIterator[Chunk]:
+        try:
+            for chunk in self.chunks:
+                yield chunk
+        finally:
+            self.closed = True
+
+
+async def test_extract_structured_turns_text_into_chunks_and_passes_the_rest() -> None:
+    source = ChunkSource(
+        [
+            TextDelta(delta='{"title": "Hi", "bo'),
+            TextDelta(delta='dy": "Dear Ann", "bullets": ["a"]}'),
+            Usage(input_tokens=1, output_tokens=9),
+            Done(finish_reason="stop"),
+        ]
+    )
+    out = [chunk async for chunk in extract_structured(source(), extractor())]
+    assert not any(isinstance(c, TextDelta) for c in out)
+    assert out[-3] == Usage(input_tokens=1, output_tokens=9)  # passed through in place
+    final = out[-2]  # just before done
+    assert isinstance(final, StructuredData)
+    assert final.kind == "final"
+    assert final.data == {"title": "Hi", "body": "Dear Ann", "bullets": ["a"]}
+    assert out[-1] == Done(finish_reason="stop")
+    assert source.closed
+
+
+async def test_extract_structured_ends_an_invalid_document_with_an_error_and_closes_it() -> None:
+    seen: list[StructuredOutputError] = []
+    source = ChunkSource([TextDelta(delta="Sorry, I cannot"), TextDelta(delta=" do that.")])
+    out = [c async for c in extract_structured(source(), extractor(), on_error=seen.append)]
+    assert len(seen) == 1
+    assert isinstance(out[0], ErrorChunk)
+    assert out[0].code == INVALID_STRUCTURED_OUTPUT
+    assert out[1:] == [Done(finish_reason="error")]
+    assert source.closed
+
+
+async def test_extract_structured_passes_a_provider_error_without_a_final() -> None:
+    error = ErrorChunk(message="upstream failed", code="upstream_error", retryable=True)
+    source = ChunkSource([TextDelta(delta='{"title": "H'), error, Done(finish_reason="error")])
+    out = [c async for c in extract_structured(source(), extractor(), on_error=None)]
+    assert out[-2:] == [error, Done(finish_reason="error")]
+    assert not any(isinstance(c, StructuredData) and c.kind == "final" for c in out)
+
+
+async def test_extract_structured_rejects_a_cut_off_document_at_done_without_on_error() -> None:
+    source = ChunkSource([TextDelta(delta='{"title": "H'), Done(finish_reason="stop")])
+    out = [c async for c in extract_structured(source(), extractor(), on_error=None)]
+    assert isinstance(out[-2], ErrorChunk)
+    assert out[-1] == Done(finish_reason="error")

@@ -11,11 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
-from streamwire.protocol.chunks import ErrorChunk, StructuredData
+from streamwire.protocol.chunks import Chunk, Done, ErrorChunk, StructuredData, TextDelta
 from streamwire.protocol.errors import StructuredOutputError
 from streamwire.protocol.extract import StructuredExtractor
 
-__all__ = ["INVALID_STRUCTURED_OUTPUT", "stream_structured"]
+__all__ = [
+    "INVALID_STRUCTURED_OUTPUT",
+    "extract_structured",
+    "invalid_output_chunk",
+    "stream_structured",
+]
 
 #: The ``code`` of the ``error`` chunk sent instead of ``final`` for an invalid document.
 INVALID_STRUCTURED_OUTPUT = "invalid_structured_output"
@@ -29,6 +34,19 @@ _log = logging.getLogger("streamwire.structured")
 
 def _log_error(error: StructuredOutputError) -> None:
     _log.warning("invalid structured output: %s", error)
+
+
+def invalid_output_chunk(error: StructuredOutputError) -> ErrorChunk:
+    """The ``error`` chunk sent instead of ``final`` for an invalid document: code
+    ``invalid_structured_output``, not retryable, the reason cut to a safe length."""
+    reason = str(error)
+    if len(reason) > _MAX_REASON_CHARS:
+        reason = reason[: _MAX_REASON_CHARS - 3] + "..."
+    return ErrorChunk(
+        message=f"The model's structured output is not valid: {reason}",
+        code=INVALID_STRUCTURED_OUTPUT,
+        retryable=False,
+    )
 
 
 async def stream_structured(
@@ -73,17 +91,61 @@ async def stream_structured(
         except StructuredOutputError as error:
             if on_error is not None:
                 on_error(error)
-            reason = str(error)
-            if len(reason) > _MAX_REASON_CHARS:
-                reason = reason[: _MAX_REASON_CHARS - 3] + "..."
-            yield ErrorChunk(
-                message=f"The model's structured output is not valid: {reason}",
-                code=INVALID_STRUCTURED_OUTPUT,
-                retryable=False,
-            )
+            yield invalid_output_chunk(error)
             return
         for chunk in final:
             yield chunk
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def extract_structured(
+    chunks: AsyncIterable[Chunk],
+    extractor: StructuredExtractor,
+    *,
+    on_error: Callable[[StructuredOutputError], None] | None = _log_error,
+) -> AsyncIterator[Chunk]:
+    """:func:`stream_structured` for a provider's whole chunk stream.
+
+    A provider asked for structured output streams the document's JSON text as ``text-delta``
+    chunks; those go through ``extractor`` and never reach the client as text. Every other chunk
+    (``usage``, ``error``, ``done``...) passes as it is, and the ``final`` chunk comes just
+    before ``done``. Text that cannot be the document fails at once (``feed``), an invalid
+    document at the end (``close``): either way one ``error`` chunk with code
+    ``invalid_structured_output`` and ``done(finish_reason="error")`` end the stream, and the
+    source is closed. A ``done`` with finish reason ``error`` (the provider already reported
+    its failure) passes without a ``final``.
+
+    Args:
+        chunks: the provider's chunks.
+        extractor: a fresh extractor for the document.
+        on_error: as for :func:`stream_structured`.
+
+    Yields:
+        The chunks to send.
+    """
+    source = aiter(chunks)
+    try:
+        async for chunk in source:
+            try:
+                if isinstance(chunk, TextDelta):
+                    pieces = extractor.feed(chunk.delta)
+                elif isinstance(chunk, Done) and chunk.finish_reason != "error":
+                    pieces = extractor.close()
+                else:
+                    pieces = []
+            except StructuredOutputError as error:
+                if on_error is not None:
+                    on_error(error)
+                yield invalid_output_chunk(error)
+                yield Done(finish_reason="error")
+                return
+            for piece in pieces:
+                yield piece
+            if not isinstance(chunk, TextDelta):
+                yield chunk
     finally:
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
