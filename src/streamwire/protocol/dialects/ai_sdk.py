@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, assert_never
 
 import msgspec
 
@@ -315,6 +315,8 @@ class AISDKEncoder:
                 events.append(_event({"type": "finish-step"}))
                 events.append(_event({"type": "finish"}))
                 events.append(ServerSentEvent(data=DONE_DATA))
+            case _:  # pragma: no cover  (mypy checks that every chunk type has its case)
+                assert_never(chunk)
         return events
 
     def _available(

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, assert_never
 
 import msgspec
 
@@ -327,6 +327,8 @@ class OpenAIEncoder:
             case StructuredData() | ToolCallResult() | Interrupt() | Progress():
                 # Chat completions have no place for these (see the module docstring).
                 pass
+            case _:  # pragma: no cover  (mypy checks that every chunk type has its case)
+                assert_never(chunk)
         return events
 
     def _arguments(self, call: _EncodedCall, text: str) -> ServerSentEvent:
