@@ -7,7 +7,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streamwire.protocol.chunks import Chunk, Done, ErrorChunk, StructuredData, TextDelta, Usage
+from streamwire.protocol.chunks import (
+    Chunk,
+    Done,
+    ErrorChunk,
+    StructuredData,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
 from streamwire.protocol.errors import StructuredOutputError
 from streamwire.protocol.extract import StructuredExtractor
 from streamwire.server.structured import (
@@ -225,3 +235,57 @@ async def test_extract_structured_rejects_a_cut_off_document_at_done_without_on_
     out = [c async for c in extract_structured(source(), extractor(), on_error=None)]
     assert isinstance(out[-2], ErrorChunk)
     assert out[-1] == Done(finish_reason="error")
+
+
+def _tool_call(call_id: str, tool: str, arguments: list[str]) -> list[Chunk]:
+    chunks: list[Chunk] = [ToolCallStart(tool_call_id=call_id, tool=tool)]
+    chunks += [ToolCallDelta(tool_call_id=call_id, input_delta=a) for a in arguments]
+    chunks.append(ToolCallEnd(tool_call_id=call_id, input=None))
+    return chunks
+
+
+async def test_extract_structured_follows_a_tool_calls_arguments_as_they_stream() -> None:
+    source = ChunkSource(
+        [
+            TextDelta(delta="Let me write it."),
+            *_tool_call("c0", "search", ['{"q": "x"}']),
+            *_tool_call("c1", "send_email", ['{"title": "Hi", "bo', 'dy": "Dear', ' Ann"}']),
+            *_tool_call("c2", "send_email", ['{"title": "ignored"}']),
+            Done(finish_reason="tool-calls"),
+        ]
+    )
+    out = [c async for c in extract_structured(source(), extractor(), tool="send_email")]
+    # Nothing is swallowed: text and every tool-call chunk pass through, in order.
+    assert [c for c in out if not isinstance(c, StructuredData)] == source.chunks
+    structured = [c for c in out if isinstance(c, StructuredData)]
+    deltas = "".join(c.delta or "" for c in structured if c.kind == "text-delta")
+    assert deltas == "Dear Ann"
+    final = structured[-1]
+    assert final.kind == "final"
+    assert final.data == {"title": "Hi", "body": "Dear Ann"}
+    # The body grows while the call is still streaming, and final follows the call's end.
+    first_piece = out.index(structured[0])
+    end_of_call = out.index(source.chunks[8])  # c1's tool-call-end
+    next_call = out.index(source.chunks[9])  # c2's tool-call-start
+    assert first_piece < end_of_call < out.index(final) < next_call
+
+
+async def test_extract_structured_rejects_a_followed_call_cut_off_by_done() -> None:
+    chunks: list[Chunk] = [
+        ToolCallStart(tool_call_id="c1", tool="send_email"),
+        ToolCallDelta(tool_call_id="c1", input_delta='{"title": "H'),
+        Done(finish_reason="stop"),
+    ]
+    source = ChunkSource(chunks)
+    out = [c async for c in extract_structured(source(), extractor(), tool="send_email")]
+    assert isinstance(out[-2], ErrorChunk)
+    assert out[-2].code == INVALID_STRUCTURED_OUTPUT
+    assert out[-1] == Done(finish_reason="error")
+    assert source.closed
+
+
+async def test_extract_structured_without_the_tool_passes_everything() -> None:
+    chunks = [*_tool_call("c0", "search", ['{"q": 1}']), Done()]
+    source = ChunkSource(chunks)
+    out = [c async for c in extract_structured(source(), extractor(), tool="send_email")]
+    assert out == chunks

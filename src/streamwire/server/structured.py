@@ -11,7 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
-from streamwire.protocol.chunks import Chunk, Done, ErrorChunk, StructuredData, TextDelta
+from streamwire.protocol.chunks import (
+    Chunk,
+    Done,
+    ErrorChunk,
+    StructuredData,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
 from streamwire.protocol.errors import StructuredOutputError
 from streamwire.protocol.extract import StructuredExtractor
 
@@ -105,46 +114,72 @@ async def extract_structured(
     chunks: AsyncIterable[Chunk],
     extractor: StructuredExtractor,
     *,
+    tool: str | None = None,
     on_error: Callable[[StructuredOutputError], None] | None = _log_error,
 ) -> AsyncIterator[Chunk]:
     """:func:`stream_structured` for a provider's whole chunk stream.
 
-    A provider asked for structured output streams the document's JSON text as ``text-delta``
-    chunks; those go through ``extractor`` and never reach the client as text. Every other chunk
-    (``usage``, ``error``, ``done``...) passes as it is, and the ``final`` chunk comes just
-    before ``done``. Text that cannot be the document fails at once (``feed``), an invalid
-    document at the end (``close``): either way one ``error`` chunk with code
-    ``invalid_structured_output`` and ``done(finish_reason="error")`` end the stream, and the
-    source is closed. A ``done`` with finish reason ``error`` (the provider already reported
-    its failure) passes without a ``final``.
+    Without ``tool``, the document is the answer's text: a provider asked for structured output
+    streams the document's JSON as ``text-delta`` chunks, which go through ``extractor`` and do
+    not reach the client as text; the ``final`` chunk comes just before ``done``.
+
+    With ``tool``, the document is the input of the first call to that tool: its
+    ``tool-call-delta`` chunks pass through *and* feed ``extractor``, so the client sees the
+    arguments fill in as an object while the model writes them; the ``final`` chunk follows the
+    call's ``tool-call-end``. Text passes as it is.
+
+    Every other chunk (``usage``, ``error``, ``done``...) passes as it is. Text that cannot be
+    the document fails at once (``feed``), an invalid or cut-off document at its end
+    (``close``): either way one ``error`` chunk with code ``invalid_structured_output`` and
+    ``done(finish_reason="error")`` end the stream, and the source is closed. A ``done`` with
+    finish reason ``error`` (the provider already reported its failure) passes without a
+    ``final``.
 
     Args:
         chunks: the provider's chunks.
         extractor: a fresh extractor for the document.
+        tool: follow the input of the first call to this tool instead of the text.
         on_error: as for :func:`stream_structured`.
 
     Yields:
         The chunks to send.
     """
     source = aiter(chunks)
+    following: str | None = None  # the id of the tool call being followed
+    document_open = tool is None  # whether a document is being read and not yet closed
     try:
         async for chunk in source:
+            passes = True
+            pieces: list[StructuredData] = []
             try:
-                if isinstance(chunk, TextDelta):
+                if tool is None and isinstance(chunk, TextDelta):
+                    passes = False
                     pieces = extractor.feed(chunk.delta)
-                elif isinstance(chunk, Done) and chunk.finish_reason != "error":
+                elif isinstance(chunk, ToolCallStart):
+                    if chunk.tool == tool and following is None:
+                        following, document_open = chunk.tool_call_id, True
+                elif isinstance(chunk, ToolCallDelta):
+                    if document_open and chunk.tool_call_id == following:
+                        pieces = extractor.feed(chunk.input_delta)
+                elif isinstance(chunk, ToolCallEnd):
+                    if document_open and chunk.tool_call_id == following:
+                        document_open = False
+                        pieces = extractor.close()
+                elif isinstance(chunk, Done) and document_open and chunk.finish_reason != "error":
+                    document_open = False
                     pieces = extractor.close()
-                else:
-                    pieces = []
             except StructuredOutputError as error:
                 if on_error is not None:
                     on_error(error)
                 yield invalid_output_chunk(error)
                 yield Done(finish_reason="error")
                 return
+            # A followed tool call's own chunk goes first; the final object goes before done.
+            if passes and not isinstance(chunk, Done):
+                yield chunk
             for piece in pieces:
                 yield piece
-            if not isinstance(chunk, TextDelta):
+            if isinstance(chunk, Done):
                 yield chunk
     finally:
         aclose = getattr(source, "aclose", None)
