@@ -18,6 +18,10 @@ inside strings are skipped with one regular-expression search). It never builds 
 when a value is complete, its text is parsed by ``msgspec.json``, and at the end the whole
 document is parsed by ``msgspec.json`` (and validated), which is the source of truth.
 
+Two neighbours do the rest: :mod:`streamwire.protocol.field_spec` checks the field spec and
+compiles it into the trie the scanner walks, and :mod:`streamwire.protocol.schema_validation`
+validates the finished document (a JSON Schema subset or a Pydantic model).
+
 Rules (see ``docs/structured.md``):
 
 * Field paths are dotted. ``*`` matches exactly one object key or array index; an all-digit
@@ -55,14 +59,27 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, cast
 
 import msgspec
 
 from streamwire.protocol.chunks import JSONValue, StructuredData
 from streamwire.protocol.errors import InvalidArgumentError, StructuredOutputError
-from streamwire.protocol.structured import describe_json
+from streamwire.protocol.field_spec import (
+    FieldKind,
+    FieldNode,
+    FieldSpec,
+    compile_field_spec,
+    find_kind,
+    is_addressable_key,
+    match_segment,
+)
+from streamwire.protocol.schema_validation import (
+    check_json_schema,
+    pydantic_adapter,
+    validate_json_schema,
+    validate_with_pydantic,
+)
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, TypeAdapter
@@ -75,15 +92,12 @@ __all__ = [
     "validate_json_schema",
 ]
 
-FieldKind = Literal["set", "append", "text-delta"]
-_KINDS: Final = ("set", "append", "text-delta")
 
 # 4 Mi characters: the final chunk carries the whole document in one SSE event, and the SSE
 # decoder's default limit is 4 MiB per event, so a larger document could not reach a client
 # with default settings anyway. Far above any model's structured answer.
 DEFAULT_MAX_DOCUMENT_CHARS: Final = 4 * 1024 * 1024
 
-_INDEX = re.compile(r"[0-9]+")  # ASCII digits only, as in the reducer
 _WS = re.compile(r"[ \t\n\r]*")  # RFC 8259 section 2: the four whitespace characters
 # Inside a string, the characters that need attention: the closing quote, an escape, a raw
 # control character (RFC 8259 section 7: must be escaped) or a lone surrogate code point.
@@ -138,124 +152,8 @@ _WHERE: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One entry of an extractor's field spec: a dotted path pattern and how it streams.
-
-    Attributes:
-        path: the dotted path, ``*`` matching one object key or array index
-            (``"sections.*.body"``).
-        kind: ``"set"``, ``"append"`` or ``"text-delta"``.
-    """
-
-    path: str
-    kind: FieldKind
-
-    @property
-    def segments(self) -> tuple[str, ...]:
-        """The path split on dots."""
-        return tuple(self.path.split("."))
-
-
-class _Node:
-    """A node of the compiled field-spec trie."""
-
-    __slots__ = ("children", "has_children", "kind", "star")
-
-    def __init__(self) -> None:
-        self.children: dict[str, _Node] = {}
-        self.star: _Node | None = None
-        self.kind: FieldKind | None = None
-        self.has_children = False
-
-
-def _check_spec(spec: FieldSpec) -> None:
-    path = spec.path
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"field path {path!r}: must be a non-empty string")
-    if spec.kind not in _KINDS:
-        raise ValueError(
-            f"field {path!r}: unknown kind {spec.kind!r} (expected 'set', 'append' or "
-            "'text-delta'; 'final' is sent by close())"
-        )
-    segments = spec.segments
-    for number, segment in enumerate(segments):
-        if not segment:
-            raise ValueError(f"field {path!r}: segment {number} is empty")
-        if "*" in segment and segment != "*":
-            raise ValueError(
-                f"field {path!r}: segment {segment!r} mixes '*' with other characters ('*' "
-                "must be a whole segment)"
-            )
-        if _INDEX.fullmatch(segment) and len(segment) > 1 and segment[0] == "0":
-            raise ValueError(f"field {path!r}: index {segment!r} has a leading zero")
-    if all(segment == "*" for segment in segments):
-        raise ValueError(
-            f"field {path!r}: a path made only of '*' would match every value at that depth; "
-            "name at least one segment"
-        )
-
-
-def _compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    # Can one concrete path match both patterns (same length assumed)?
-    return all(x == y or x == "*" or y == "*" for x, y in zip(a, b, strict=True))
-
-
-def _compile(specs: tuple[FieldSpec, ...]) -> _Node:
-    for spec in specs:
-        _check_spec(spec)
-    for i, first in enumerate(specs):
-        a = first.segments
-        for second in specs[i + 1 :]:
-            b = second.segments
-            if len(a) == len(b) and first.kind != second.kind and _compatible(a, b):
-                raise ValueError(
-                    f"fields {first.path!r} ({first.kind}) and {second.path!r} ({second.kind}) "
-                    "can match the same path with two kinds"
-                )
-            for outer, inner in ((first, second), (second, first)):
-                o, n = outer.segments, inner.segments
-                if outer.kind == "append" and len(n) > len(o) and _compatible(o, n[: len(o)]):
-                    raise ValueError(
-                        f"field {inner.path!r} is inside {outer.path!r}, which streams with "
-                        "'append': an appended item is sent whole; use 'set' or 'text-delta' "
-                        f"fields under {outer.path + '.*'!r} instead"
-                    )
-    root = _Node()
-    for spec in specs:
-        node = root
-        for segment in spec.segments:
-            node.has_children = True
-            if segment == "*":
-                if node.star is None:
-                    node.star = _Node()
-                node = node.star
-            else:
-                node = node.children.setdefault(segment, _Node())
-        node.kind = spec.kind
-    return root
-
-
-def _addressable_key(key: str) -> bool:
-    return bool(key) and "." not in key and _INDEX.fullmatch(key) is None
-
-
-def _step(nodes: tuple[_Node, ...], segment: str) -> tuple[_Node, ...]:
-    found: list[_Node] = []
-    for node in nodes:
-        child = node.children.get(segment)
-        if child is not None:
-            found.append(child)
-        if node.star is not None:
-            found.append(node.star)
-    return tuple(found)
-
-
-def _kind_of(nodes: tuple[_Node, ...]) -> FieldKind | None:
-    for node in nodes:
-        if node.kind is not None:
-            return node.kind
-    return None
+def _join(path: str, segment: str) -> str:
+    return f"{path}.{segment}" if path else segment
 
 
 class _Frame:
@@ -280,7 +178,7 @@ class _Frame:
         *,
         is_object: bool,
         path: str | None,
-        nodes: tuple[_Node, ...],
+        nodes: tuple[FieldNode, ...],
         sets: bool,
         start: int,
         streams_items: bool,
@@ -299,135 +197,6 @@ class _Frame:
         self.elements: list[tuple[int, int]] | None = (
             [] if not is_object and any(n.has_children for n in nodes) else None
         )
-
-
-def _json_equal(a: JSONValue, b: JSONValue) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return type(a) is type(b) and a == b
-
-
-_SCHEMA_KEYWORDS: Final = frozenset(
-    {"type", "properties", "required", "items", "enum", "additionalProperties"}
-)
-_SCHEMA_ANNOTATIONS: Final = frozenset(
-    {"title", "description", "$schema", "$id", "$comment", "default", "examples"}
-)
-_SCHEMA_TYPES: Final = frozenset(
-    {"string", "number", "integer", "boolean", "null", "object", "array"}
-)
-
-
-def _check_schema(schema: JSONValue, where: str) -> None:
-    if isinstance(schema, bool):
-        return
-    if not isinstance(schema, Mapping):
-        raise ValueError(f"JSON Schema at {where}: expected an object or a boolean")
-    for keyword, value in schema.items():
-        if keyword in _SCHEMA_ANNOTATIONS:
-            continue
-        if keyword not in _SCHEMA_KEYWORDS:
-            raise ValueError(
-                f"JSON Schema at {where}: keyword {keyword!r} is not supported (supported: "
-                f"{', '.join(sorted(_SCHEMA_KEYWORDS))}; or pass a Pydantic model)"
-            )
-        if keyword == "type":
-            types = [value] if isinstance(value, str) else value
-            if not isinstance(types, list) or not all(t in _SCHEMA_TYPES for t in types):
-                raise ValueError(f"JSON Schema at {where}: bad 'type' {value!r}")
-        elif keyword == "properties":
-            if not isinstance(value, Mapping):
-                raise ValueError(f"JSON Schema at {where}: 'properties' must be an object")
-            for name, sub in value.items():
-                _check_schema(sub, f"{where}/properties/{name}")
-        elif keyword == "required":
-            if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
-                raise ValueError(f"JSON Schema at {where}: 'required' must be a list of strings")
-        elif keyword == "enum":
-            if not isinstance(value, list):
-                raise ValueError(f"JSON Schema at {where}: 'enum' must be a list")
-        else:  # "items" and "additionalProperties": one schema each
-            _check_schema(value, f"{where}/{keyword}")
-
-
-def _type_matches(value: JSONValue, name: str) -> bool:
-    if name == "null":
-        return value is None
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "string":
-        return isinstance(value, str)
-    if name == "array":
-        return isinstance(value, list)
-    if name == "object":
-        return isinstance(value, dict)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    # "integer": JSON Schema counts 1.0 as an integer (a number with no fractional part).
-    return name == "number" or isinstance(value, int) or value.is_integer()
-
-
-def _join(path: str, segment: str) -> str:
-    return f"{path}.{segment}" if path else segment
-
-
-def validate_json_schema(value: JSONValue, schema: JSONValue, path: str = "") -> tuple[str, str]:
-    """Check ``value`` against a JSON Schema using the subset the extractor supports.
-
-    Supported keywords: ``type`` (one name or a list), ``properties``, ``required``, ``items``
-    (one schema for every element), ``enum``, ``additionalProperties`` (a boolean or a schema);
-    boolean schemas; annotations (``title``, ``description``, ``default``...) are ignored.
-
-    Args:
-        value: a parsed JSON value.
-        schema: the schema (checked by :class:`StructuredExtractor` when it is built).
-        path: the dotted path of ``value`` in the document.
-
-    Returns:
-        ``("", "")`` when the value is valid, else the first bad path and the reason. "First"
-        is depth-first: an object's missing required properties, then its members in document
-        order; an array's elements in order.
-    """
-    if schema is True:
-        return "", ""
-    if schema is False:
-        return path, "no value is allowed here"
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else types
-        if not any(_type_matches(value, name) for name in names):
-            expected = " or ".join(names)
-            return path, f"expected {expected}, found {describe_json(value)}"
-    if "enum" in schema and not any(_json_equal(value, option) for option in schema["enum"]):
-        return path, f"{value!r} is not one of {schema['enum']!r}"
-    if isinstance(value, dict):
-        for name in schema.get("required", ()):
-            if name not in value:
-                return _join(path, name), "required property is missing"
-        properties = schema.get("properties", {})
-        additional = schema.get("additionalProperties", True)
-        for key, member in value.items():
-            if key in properties:
-                sub = properties[key]
-            elif additional is False:
-                return _join(path, key), "additional property is not allowed"
-            else:
-                sub = additional
-            bad = validate_json_schema(member, sub, _join(path, key))
-            if bad[1]:
-                return bad
-    elif isinstance(value, list) and "items" in schema:
-        for index, element in enumerate(value):
-            bad = validate_json_schema(element, schema["items"], _join(path, str(index)))
-            if bad[1]:
-                return bad
-    return "", ""
 
 
 class StructuredExtractor:
@@ -474,22 +243,23 @@ class StructuredExtractor:
         if not isinstance(max_document_chars, int) or max_document_chars <= 0:
             raise InvalidArgumentError("max_document_chars", "must be a positive int")
         if isinstance(fields, Mapping):
-            # Any str is accepted here (specs often come from configuration); _compile checks it.
+            # Any str is accepted here (specs often come from configuration);
+            # compile_field_spec checks it.
             specs = tuple(FieldSpec(path, cast(FieldKind, kind)) for path, kind in fields.items())
         else:
             specs = tuple(fields)
         self._specs = specs
-        self._root = _compile(specs)
+        self._root = compile_field_spec(specs)
         self._stream_id = stream_id
         self._data_type = data_type
         self._max_chars = max_document_chars
         self._adapter: TypeAdapter[BaseModel] | None = None
         self._schema: Mapping[str, JSONValue] | None = None
         if isinstance(model, Mapping):
-            _check_schema(model, "#")
+            check_json_schema(model, "#")
             self._schema = model
         elif model is not None:
-            self._adapter = _pydantic_adapter(model)
+            self._adapter = pydantic_adapter(model)
         # The text fed so far, as pieces, to cut values out of (see _text).
         self._parts: list[str] = []
         self._part_starts: list[int] = []
@@ -503,7 +273,7 @@ class StructuredExtractor:
         # The scalar being scanned.
         self._scalar_start = 0
         self._scalar_path: str | None = None
-        self._scalar_nodes: tuple[_Node, ...] = ()
+        self._scalar_nodes: tuple[FieldNode, ...] = ()
         self._scalar_sets = False
         self._streaming = False  # a text-delta string: collect its characters
         self._is_key = False
@@ -693,10 +463,10 @@ class StructuredExtractor:
             if parent.nodes:
                 segment = parent.key if parent.is_object else str(parent.index)
                 assert segment is not None
-                if parent.is_object and not _addressable_key(segment):
-                    nodes: tuple[_Node, ...] = ()
+                if parent.is_object and not is_addressable_key(segment):
+                    nodes: tuple[FieldNode, ...] = ()
                 else:
-                    nodes = _step(parent.nodes, segment)
+                    nodes = match_segment(parent.nodes, segment)
                 assert parent.path is not None
                 path: str | None = _join(parent.path, segment) if nodes else None
             else:
@@ -704,7 +474,7 @@ class StructuredExtractor:
         else:
             nodes, path = (self._root,), ""
             self._root_start = base + i
-        kind = _kind_of(nodes)
+        kind = find_kind(nodes)
         ch = buf[i]
         if ch == "{" or ch == "[":
             is_object = ch == "{"
@@ -1030,7 +800,7 @@ class StructuredExtractor:
             raise self._error(f"not valid JSON: {exc}", self._root_start) from None
         self._result = data
         if self._adapter is not None:
-            self._result = _validate_pydantic(self._adapter, text)
+            self._result = validate_with_pydantic(self._adapter, text)
         elif self._schema is not None:
             path, reason = validate_json_schema(data, self._schema)
             if reason:
@@ -1042,30 +812,3 @@ class StructuredExtractor:
             )
         )
         return out
-
-
-def _pydantic_adapter(model: object) -> TypeAdapter[BaseModel]:
-    try:
-        import pydantic  # optional dependency: imported only when a model is given
-    except ImportError:  # pragma: no cover - pydantic is installed in the test environment
-        raise ValueError(
-            "validating with a Pydantic model needs pydantic: pip install 'streamwire[pydantic]'"
-        ) from None
-    if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
-        raise ValueError(
-            f"model must be a Pydantic model class or a JSON Schema dict, not {model!r}"
-        )
-    return pydantic.TypeAdapter(model)
-
-
-def _validate_pydantic(adapter: TypeAdapter[BaseModel], text: str) -> BaseModel:
-    import pydantic  # already imported by _pydantic_adapter: a dict lookup
-
-    try:
-        return adapter.validate_json(text)
-    except pydantic.ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        path = ".".join(str(part) for part in first["loc"])
-        raise StructuredOutputError(
-            f"does not match the model: {first['msg']}", path=path
-        ) from None
