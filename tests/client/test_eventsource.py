@@ -304,23 +304,37 @@ async def test_aclose_during_the_backoff_wait_stops_at_once() -> None:
             pass
 
     task = asyncio.create_task(reader())
-    for _ in range(200):  # wait until the first connection has failed
-        await asyncio.sleep(0.01)
+    # The first connection fails (nothing listens): the source is then in its 30 s backoff.
+    for _ in range(int(WAIT_SECONDS / 0.01)):
         if source._attempt:
             break
+        await asyncio.sleep(0.01)
+    assert source._attempt == 1, "the first connection never failed: no backoff to interrupt"
+    assert not task.done()
     await source.aclose()
     await asyncio.wait_for(task, WAIT_SECONDS)
+    assert source.closed
 
 
 def test_close_from_another_thread_during_the_backoff_wait_sync() -> None:
     policy = ReconnectPolicy(retry_seconds=30.0, jitter=0.0)
     source = EventSource(f"http://127.0.0.1:{free_port()}/", reconnect=policy)
-    timer = threading.Timer(0.2, source.close)
-    timer.start()
-    try:
-        assert list(source) == []
-    finally:
-        timer.cancel()
+    received: list[list[ServerSentEvent]] = []
+    reader = threading.Thread(target=lambda: received.append(list(source)), daemon=True)
+    reader.start()
+    # The first connection fails (nothing listens): the reader is then in its 30 s backoff.
+    failed = threading.Event()
+    for _ in range(int(WAIT_SECONDS / 0.01)):
+        if source._attempt:
+            failed.set()
+            break
+        failed.wait(0.01)
+    assert failed.is_set(), "the first connection never failed: no backoff to interrupt"
+    assert reader.is_alive()
+    source.close()
+    reader.join(WAIT_SECONDS)
+    assert not reader.is_alive(), "close() did not wake the backoff wait"
+    assert received == [[]]
     assert source.closed
 
 
