@@ -152,11 +152,16 @@ async def heartbeat(request: Request) -> Response:
 
     async def source() -> AsyncIterator[SSEItem]:
         if flowing:
-            for index in range(10):
+            # 0.75 s of events, 50 ms apart: longer than one 0.5 s heartbeat interval, so a
+            # heartbeat on a fixed timer would show; idle gaps stay 10x under the interval.
+            for index in range(15):
                 yield f"t{index}"
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)
+        elif request.query_params.get("mode") == "idle":
+            await state.gate.wait()  # idle until the test has seen a heartbeat
+            yield "late"
         else:
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # six 50 ms intervals of silence
             yield "late"
 
     return sse(source(), heartbeat_seconds=seconds)
@@ -357,15 +362,25 @@ def test_emitter_sends_each_emit_and_refuses_emits_after_done(client: httpx.Clie
 
 
 def test_heartbeat_comment_after_idle_interval(client: httpx.Client) -> None:
-    body = client.get("/heartbeat", params={"mode": "idle"}).content
-    assert body.startswith(b": ping\n\n")
-    assert b'"late"' in body
+    with client.stream("GET", "/heartbeat", params={"mode": "idle"}) as response:
+        chunks = response.iter_raw()
+        # The source is idle until the gate opens: a ping is all there can be so far.
+        first = next(chunks)
+        state.gate.open()
+        body = first + b"".join(chunks)
+    state.gate = Gate()
+    assert first.startswith(b": ping\n\n")
+    events = parse_events(body)
+    assert [json.loads(event.data) for event in events[:1]] == [
+        {"type": "text-delta", "delta": "late"}
+    ]
+    assert [event.event for event in events] == ["message", "done"]
 
 
 def test_no_heartbeat_while_events_flow(client: httpx.Client) -> None:
     body = client.get("/heartbeat", params={"mode": "flowing"}).content
     assert b": ping" not in body
-    assert body.count(b"text-delta") == 10
+    assert body.count(b"text-delta") == 15
 
 
 def test_heartbeat_can_be_turned_off(client: httpx.Client) -> None:
