@@ -7,11 +7,11 @@ source is still waiting on the model, not only at its next send.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -22,7 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamwire.server import Emit, SSEItem, StreamOutcome, sse
-from tests.server._support import WAIT_SECONDS, raw_request, read_until, wait_for
+from tests.server._support import WAIT_SECONDS, Gate, raw_request, read_until, wait_for
 from tests.servers import LiveServer
 
 
@@ -32,6 +32,11 @@ class Probe:
 
     yielded: int = 0
     closed: threading.Event = field(default_factory=threading.Event)
+    # The model's next token: the waiting sources park here after their first token, so the
+    # disconnect can only be noticed while they wait (there is no next send to fail).
+    next_token: Gate = field(default_factory=Gate)
+    # Set when the response's receive() returned http.disconnect: it noticed the client left.
+    disconnect_read: threading.Event = field(default_factory=threading.Event)
     disconnects: int = 0
     outcomes: list[StreamOutcome] = field(default_factory=list)
 
@@ -58,10 +63,11 @@ async def waiting_generator(request: Request) -> Response:
 
     async def source() -> AsyncIterator[SSEItem]:
         try:
-            while True:
-                probe.yielded += 1
-                yield f"token {probe.yielded}"
-                await asyncio.sleep(0.05)  # waiting on the model for the next token
+            probe.yielded += 1
+            yield f"token {probe.yielded}"
+            await probe.next_token.wait()  # waiting on the model; never answers
+            probe.yielded += 1
+            yield f"token {probe.yielded}"
         finally:
             probe.closed.set()
 
@@ -73,10 +79,11 @@ async def waiting_emitter(request: Request) -> Response:
 
     async def produce(emit: Emit[SSEItem]) -> None:
         try:
-            while True:
-                probe.yielded += 1
-                await emit(f"token {probe.yielded}")
-                await asyncio.sleep(0.05)
+            probe.yielded += 1
+            await emit(f"token {probe.yielded}")
+            await probe.next_token.wait()  # waiting on the model; never answers
+            probe.yielded += 1
+            await emit(f"token {probe.yielded}")
         finally:
             probe.closed.set()
 
@@ -88,10 +95,12 @@ async def blocking_sync_generator(request: Request) -> Response:
 
     def source() -> Iterator[SSEItem]:
         try:
-            while True:
+            for _ in range(3):
                 probe.yielded += 1
                 yield f"token {probe.yielded}"
-                time.sleep(0.05)  # a blocking SDK call, in the worker thread
+                # A blocking SDK call in the worker thread: it cannot be interrupted, so the
+                # test releases it once the response has noticed the disconnect.
+                probe.next_token.event.wait(WAIT_SECONDS)
         finally:
             probe.closed.set()
 
@@ -153,6 +162,18 @@ app_24 = Spec24(Starlette(routes=routes))
 
 
 async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "http":
+        ids = parse_qs(scope["query_string"].decode()).get("id")
+        if ids:
+            probe = probes.setdefault(ids[0], Probe())
+            inner_receive = receive
+
+            async def receive() -> Message:
+                message = await inner_receive()
+                if message["type"] == "http.disconnect":
+                    probe.disconnect_read.set()
+                return message
+
     if scope["type"] == "http" and scope["path"].startswith("/v24/"):
         scope = {**scope, "path": scope["path"][4:], "raw_path": scope["raw_path"][4:]}
         await app_24(scope, receive, send)
@@ -168,7 +189,7 @@ def server() -> Iterator[LiveServer]:
 
 @pytest.mark.parametrize("spec", ["2.3", "2.4"])
 @pytest.mark.parametrize("kind", ["generator", "emitter", "sync"])
-def test_client_drop_closes_the_waiting_source_with_at_most_one_more_item(
+def test_client_drop_is_noticed_while_the_source_waits_and_closes_it(
     server: LiveServer, spec: str, kind: str
 ) -> None:
     key = f"{kind}-{spec}"
@@ -178,12 +199,22 @@ def test_client_drop_closes_the_waiting_source_with_at_most_one_more_item(
         client.stream("GET", f"{prefix}/{kind}", params={"id": key}) as response,
     ):
         lines = response.iter_lines()
-        assert next(lines).startswith("data: ")
+        assert next(lines) == 'data: {"type":"text-delta","delta":"token 1"}'
         probe = probes[key]
-        yielded_at_drop = probe.yielded
-    # Leaving the block closed the connection.
-    assert probe.closed.wait(WAIT_SECONDS), "the source was not closed"
-    assert probe.yielded - yielded_at_drop <= 1
+        assert probe.yielded == 1
+    # Leaving the block closed the connection, while the source waits for its next token.
+    assert probe.disconnect_read.wait(WAIT_SECONDS), "the response never read the disconnect"
+    if kind == "sync":
+        # The blocking call cannot be interrupted: released now, its thread returns with one
+        # more item, and the source is closed then instead of being asked for a third.
+        assert not probe.closed.is_set()
+        probe.next_token.open()
+        assert probe.closed.wait(WAIT_SECONDS), "the source was not closed"
+        assert probe.yielded == 2
+    else:
+        # An async source is cancelled in its wait: it never reaches the next token.
+        assert probe.closed.wait(WAIT_SECONDS), "the source was not closed"
+        assert probe.yielded == 1
     assert wait_for(lambda: len(probe.outcomes) == 1)
     assert probe.outcomes[0].status == "cancelled"
     assert probe.disconnects == 1
