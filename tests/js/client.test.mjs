@@ -187,7 +187,7 @@ describe("readStream", () => {
       { type: "tool-call-delta", toolCallId: "c", inputDelta: "{}" },
       { type: "tool-call-end", toolCallId: "c", input: {} },
       { type: "tool-call-result", toolCallId: "c", tool: "w", content: 1, isError: false },
-      { type: "error", message: "bad", code: "error", retryable: false },
+      { type: "error", message: "bad", code: "stream_error", retryable: false },
       { type: "done", finishReason: "stop" },
     ]);
   });

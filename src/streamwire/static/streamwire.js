@@ -775,7 +775,8 @@ class AISDKDecoder {
       }
       case "error":
         return [
-          { type: "error", message: String(part.errorText ?? "error"), code: "error", retryable: false },
+          // The code is not on the wire; the Python decoder names it the same way.
+          { type: "error", message: String(part.errorText ?? "error"), code: "stream_error", retryable: false },
         ];
       case "finish":
         this._finishReason = typeof part.finishReason === "string" ? part.finishReason : "stop";
