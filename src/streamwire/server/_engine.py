@@ -224,35 +224,75 @@ def check_source(source: object, *, allow_text: bool = False) -> None:
 _TICK = object()  # the heartbeat interval passed with nothing to send
 _END = object()  # nothing more will come
 
+# 64 KiB: while the sender is not blocked in a send, a coalescing stream lets the producer run
+# ahead of max_buffered_events up to this many bytes, so one send carries a big batch (about a
+# socket buffer's worth, uvicorn's flow-control high-water mark); a stalled client still holds
+# the producer at max_buffered_events.
+COALESCE_MAX_BYTES = 64 * 1024
+
 
 class _Outbox:
     """A bounded FIFO of encoded items; the producer waits while it is full.
 
     ``finish(tail)`` closes it for good with the stream's last bytes; the sender gets every
-    item, then the tail, then ``_END``.
+    item, then the tail, then ``_END``. Its deques are created on first use: an idle stream
+    holds none.
     """
 
-    __slots__ = ("_getter", "_items", "_loop", "_maxsize", "_putters", "finished")
+    __slots__ = (
+        "_bytes",
+        "_coalesce",
+        "_getter",
+        "_items",
+        "_loop",
+        "_maxsize",
+        "_putters",
+        "finished",
+        "sending",
+    )
 
-    def __init__(self, maxsize: int) -> None:
-        self._items: collections.deque[tuple[bytes, int]] = collections.deque()
+    def __init__(self, maxsize: int, *, coalesce: bool, loop: asyncio.AbstractEventLoop) -> None:
+        self._items: collections.deque[tuple[bytes, int]] | None = None
+        self._bytes = 0
         self._maxsize = maxsize
-        self._loop = asyncio.get_running_loop()
+        self._coalesce = coalesce
+        self._loop = loop
         self._getter: asyncio.Future[None] | None = None
-        self._putters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._putters: collections.deque[asyncio.Future[None]] | None = None
         self.finished = False
+        #: True while the sender is inside an ASGI ``send`` (set by :class:`StreamRun`).
+        self.sending = False
 
     def __len__(self) -> int:
-        return len(self._items)
+        items = self._items
+        return len(items) if items is not None else 0
 
     def _wake_getter(self) -> None:
         getter = self._getter
         if getter is not None and not getter.done():
             getter.set_result(None)
 
+    def _wake_putter(self) -> None:
+        putters = self._putters
+        while putters:
+            putter = putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+                return
+
+    def _full(self) -> bool:
+        items = self._items
+        if items is None or len(items) < self._maxsize:
+            return False
+        # Coalescing: items added while the sender is about to run leave in its next send,
+        # so only a send in progress (a slow client) or the byte cap holds the producer.
+        return not self._coalesce or self.sending or self._bytes >= COALESCE_MAX_BYTES
+
     async def put(self, data: bytes, events: int) -> None:
-        while len(self._items) >= self._maxsize and not self.finished:
+        while not self.finished and self._full():
             putter = self._loop.create_future()
+            if self._putters is None:
+                self._putters = collections.deque()
             self._putters.append(putter)
             try:
                 await putter
@@ -262,8 +302,14 @@ class _Outbox:
         if self.finished:
             # The stream was ended (a shutdown) while this item waited: it can never go out.
             raise StreamClosedError("item")
-        self._items.append((data, events))
-        self._wake_getter()
+        items = self._items
+        if items is None:
+            items = self._items = collections.deque()
+        items.append((data, events))
+        self._bytes += len(data)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
 
     def finish(self, tail: tuple[bytes, int] | None) -> bool:
         """Close the outbox with ``tail`` as the last bytes; ``False`` if already finished."""
@@ -271,40 +317,61 @@ class _Outbox:
             return False
         self.finished = True
         if tail is not None and tail[0]:
+            if self._items is None:
+                self._items = collections.deque()
             self._items.append(tail)
+            self._bytes += len(tail[0])
         self._wake_getter()
-        while self._putters:
-            putter = self._putters.popleft()
+        putters = self._putters
+        while putters:
+            putter = putters.popleft()
             if not putter.done():
                 putter.set_result(None)
         return True
 
+    def tick(self) -> None:
+        """Wake a waiting :meth:`get` with ``_TICK`` (nothing is waiting to be sent)."""
+        if not self._items and not self.finished:
+            self._wake_getter()
+
     def take(self) -> tuple[bytes, int]:
         """Remove the oldest item (the caller knows there is one) and let a producer go on."""
-        item = self._items.popleft()
-        while self._putters:
-            putter = self._putters.popleft()
-            if not putter.done():
-                putter.set_result(None)
-                break
+        item = self._items.popleft()  # type: ignore[union-attr]  # the caller checked
+        self._bytes -= len(item[0])
+        if self._putters:
+            self._wake_putter()
         return item
 
-    async def get(self, idle_seconds: float | None) -> tuple[bytes, int] | object:
-        """The next item, ``_TICK`` after ``idle_seconds`` with none, or ``_END``."""
+    def take_batch(self, data: bytes, events: int) -> tuple[bytes, int]:
+        """``data`` joined with the items already waiting, up to ``COALESCE_MAX_BYTES``."""
+        items = self._items
+        if not items:
+            return data, events
+        parts = [data]
+        size = len(data)
+        taken = 0
+        while items and size < COALESCE_MAX_BYTES:
+            more, count = items.popleft()
+            parts.append(more)
+            size += len(more)
+            taken += len(more)
+            events += count
+        self._bytes -= taken
+        if self._putters:
+            self._wake_putter()
+        return b"".join(parts), events
+
+    async def get(self) -> tuple[bytes, int] | object:
+        """The next item, ``_TICK`` when :meth:`tick` woke it with none, or ``_END``."""
         if not self._items:
             if self.finished:
                 return _END
             getter = self._loop.create_future()
             self._getter = getter
-            handle = None
-            if idle_seconds is not None:
-                handle = self._loop.call_later(idle_seconds, _resolve, getter)
             try:
                 await getter
             finally:
                 self._getter = None
-                if handle is not None:
-                    handle.cancel()
             if not self._items:
                 return _END if self.finished else _TICK
         return self.take()
@@ -365,6 +432,14 @@ class StreamRun(Generic[_T]):
         self._source_error: Exception | None = None
         self._abort = False
         self._shutdown = False
+        self._send_timeout = settings.send_timeout_seconds
+        # The send timeout's watchdog and the heartbeat's timer (one each per stream), the
+        # loop-clock time the last send began, and the task whose send the watchdog cancels.
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._beat_handle: asyncio.TimerHandle | None = None
+        self._sent_at = 0.0
+        self._timed_out = False
+        self._send_task: asyncio.Task[Any] | None = None
 
     # ---- producer
 
@@ -415,31 +490,25 @@ class StreamRun(Generic[_T]):
     # ---- sender
 
     async def _send_loop(self, send: Send) -> None:
+        self._send_task = asyncio.current_task()
         outbox = self._outbox
-        settings = self._settings
-        heartbeat = settings.heartbeat if settings.heartbeat_seconds is not None else None
-        timeout = settings.heartbeat_seconds if heartbeat is not None else None
-        coalesce = settings.coalesce
+        heartbeat = self._settings.heartbeat
+        coalesce = self._settings.coalesce
         while True:
-            got = await outbox.get(timeout)
+            got = await outbox.get()
             if got is _END:
                 if self._abort:
                     raise _Aborted
                 await self._send(send, b"", more_body=False)
                 return
             if got is _TICK:
-                assert heartbeat is not None
-                await self._send(send, heartbeat, more_body=True)
+                if heartbeat is not None:
+                    await self._send(send, heartbeat, more_body=True)
                 continue
             data, events = got  # type: ignore[misc]  # neither sentinel: an item
-            if coalesce and len(outbox):
-                parts = [data]
-                while len(outbox):
-                    more, count = outbox.take()
-                    parts.append(more)
-                    events += count
-                data = b"".join(parts)
-            last = outbox.finished and not len(outbox)
+            if coalesce:
+                data, events = outbox.take_batch(data, events)
+            last = outbox.finished and not outbox
             if last and self._abort:
                 # Chunked formats cannot report an error in-band: send what was produced and
                 # then abort, so the body is visibly incomplete.
@@ -453,19 +522,58 @@ class StreamRun(Generic[_T]):
 
     async def _send(self, send: Send, body: bytes, *, more_body: bool) -> None:
         message: Message = {"type": "http.response.body", "body": body, "more_body": more_body}
-        seconds = self._settings.send_timeout_seconds
+        outbox = self._outbox
+        # One timestamp per send is all the heartbeat and the send timeout cost per event: their
+        # timers (one each per stream) compare it with the clock when they fire.
+        self._sent_at = started = self._loop.time()
+        if self._send_timeout is not None and self._watchdog is None:
+            self._watchdog = self._loop.call_at(started + self._send_timeout, self._check_send)
+        outbox.sending = True
         try:
-            if seconds is None:
-                await send(message)
-                return
-            try:
-                async with asyncio.timeout(seconds):
-                    await send(message)
-            except TimeoutError:
-                raise _SendTimeout(seconds) from None
+            await send(message)
+        except asyncio.CancelledError:
+            task = self._send_task
+            if self._timed_out and task is not None and task.uncancel() == 0:
+                raise _SendTimeout(self._send_timeout or 0.0) from None
+            raise
         except OSError as exc:
             # ASGI 2.4: a send to a client that has gone raises OSError.
             raise _ClientGone from exc
+        finally:
+            outbox.sending = False
+
+    def _check_send(self) -> None:
+        """The send-timeout watchdog: cancel the send in progress if it started too long ago.
+
+        Armed by the first send after it was last idle; while sends keep completing it fires
+        at most once per ``send_timeout_seconds`` and goes idle when no send is in progress.
+        """
+        self._watchdog = None
+        seconds = self._send_timeout
+        if seconds is None or not self._outbox.sending:
+            return
+        deadline = self._sent_at + seconds
+        if self._loop.time() < deadline:
+            self._watchdog = self._loop.call_at(deadline, self._check_send)
+            return
+        task = self._send_task
+        if task is not None and not task.done():
+            self._timed_out = True
+            task.cancel()
+
+    def _beat(self) -> None:
+        """The heartbeat timer: a tick when nothing was sent for ``heartbeat_seconds``, else
+        re-armed for the rest of the interval."""
+        seconds = self._settings.heartbeat_seconds
+        assert seconds is not None
+        now = self._loop.time()
+        due = self._sent_at + seconds
+        if now >= due:
+            outbox = self._outbox
+            if not outbox.sending:
+                outbox.tick()
+            due = now + seconds
+        self._beat_handle = self._loop.call_at(due, self._beat)
 
     # ---- watcher
 
@@ -500,8 +608,10 @@ class StreamRun(Generic[_T]):
         self._error: BaseException | None = None
         self._disconnected = False
         self._raise: BaseException | None = None
-        loop = asyncio.get_running_loop()
-        self._outbox = _Outbox(settings.max_buffered_events)
+        loop = self._loop = asyncio.get_running_loop()
+        self._outbox = _Outbox(settings.max_buffered_events, coalesce=settings.coalesce, loop=loop)
+        self._sent_at = loop.time()
+        self._send_task = asyncio.current_task()
         shutdown_requested: asyncio.Future[None] = loop.create_future()
         tasks: list[asyncio.Task[Any]] = []
         monitor = settings.shutdown_monitor
@@ -516,6 +626,10 @@ class StreamRun(Generic[_T]):
                 except (_ClientGone, OSError):
                     self._status, self._disconnected = "cancelled", True
                 else:
+                    if settings.heartbeat_seconds is not None and settings.heartbeat is not None:
+                        self._beat_handle = loop.call_at(
+                            self._sent_at + settings.heartbeat_seconds, self._beat
+                        )
                     producer = asyncio.create_task(self._produce())
                     sender = asyncio.create_task(self._send_loop(send))
                     watcher = asyncio.create_task(self._watch(receive))
@@ -525,6 +639,11 @@ class StreamRun(Generic[_T]):
             self._status = "cancelled"
             raise
         finally:
+            for handle in (self._beat_handle, self._watchdog):
+                if handle is not None:
+                    handle.cancel()
+            self._beat_handle = None
+            self._watchdog = None
             for task in tasks:
                 task.cancel()
             if tasks:

@@ -19,6 +19,7 @@ import random
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import TypeAlias
 
+import msgspec
 from starlette.background import BackgroundTask
 
 from streamwire.protocol.chunks import (
@@ -82,7 +83,26 @@ _CONTENT_TYPE = "text/event-stream; charset=utf-8"
 _CHUNK_CLASSES = tuple(CHUNK_TYPES.values())
 
 
+def _text_delta_frame() -> tuple[bytes, bytes]:
+    """The native bytes of a ``TextDelta`` around its JSON-encoded ``delta``, taken from the
+    dialect's own encoder so the fast path cannot drift from it."""
+    marker = "\ue000streamwire\ue000"
+    encoded = encode_sse_chunk(TextDelta(delta=marker))
+    prefix, found, suffix = encoded.partition(msgspec.json.encode(marker))
+    if not found or marker.encode() in suffix:
+        raise RuntimeError(f"unexpected native text-delta encoding: {encoded!r}")
+    return prefix, suffix
+
+
+# The common item of the common dialect (a str in native) skips the chunk object: the bytes
+# are the same, built around msgspec's encoding of the text.
+_TEXT_PREFIX, _TEXT_SUFFIX = _text_delta_frame()
+_encode_json = msgspec.json.encode
+
+
 def _as_chunk(item: object) -> Chunk:
+    if type(item) is str:
+        return TextDelta(delta=item)
     if isinstance(item, _CHUNK_CLASSES):
         return item
     if isinstance(item, str):
@@ -120,6 +140,8 @@ class _SSEEncoder:
         return b"".join(encode(event) for event in events), len(events)
 
     def encode(self, item: SSEItem) -> tuple[bytes, int]:
+        if type(item) is str and self._encoder is None:
+            return _TEXT_PREFIX + _encode_json(item) + _TEXT_SUFFIX, 1
         if isinstance(item, ServerSentEvent):
             return encode(item), 1
         return self._chunk(_as_chunk(item))
