@@ -36,6 +36,7 @@ from streamwire.protocol.chunks import (
 from streamwire.protocol.dialects import get_dialect
 from streamwire.protocol.dialects.openai import (
     DIALECT,
+    OpenAIDecodeError,
     OpenAIDecoder,
     OpenAIEncoder,
     chat_completion_object,
@@ -736,3 +737,113 @@ def test_edge_cases_of_empty_values() -> None:
         ToolCallEnd(tool_call_id="c", input={}),
         Done(finish_reason="stop"),
     ]
+
+
+# --- the provider modes: error_ends_stream, wait_for_call_id -----------------------------------
+
+
+def test_error_ends_stream_adds_done_and_finishes() -> None:
+    dec = OpenAIDecoder(emit_start=False, error_ends_stream=True)
+    chunks = dec.decode(ServerSentEvent(data='{"error":{"message":"boom","type":"server_error"}}'))
+    assert chunks == [
+        ErrorChunk(message="boom", code="server_error", retryable=True),
+        Done(finish_reason="error"),
+    ]
+    assert dec.finished
+    assert dec.decode(ServerSentEvent(data="[DONE]")) == []
+
+
+def test_finish_reason_is_known_before_done() -> None:
+    dec = OpenAIDecoder(emit_start=False)
+    reasons = [dec.finish_reason]
+    dec.decode(ServerSentEvent(data='{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}'))
+    reasons.append(dec.finish_reason)
+    assert reasons == [None, "tool-calls"]
+    assert not dec.finished
+
+
+def test_refusal_is_text() -> None:
+    datas = ['{"choices":[{"delta":{"refusal":"I can\'t."}}]}', "[DONE]"]
+    assert decode_all(datas, OpenAIDecoder(emit_start=False)) == [
+        TextDelta(delta="I can't."),
+        Done(),
+    ]
+
+
+def test_wait_for_call_id_holds_arguments_until_the_id_comes() -> None:
+    datas = [
+        '{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"f",'
+        '"arguments":"{\\"a\\":"}}]}}]}',
+        '{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":'
+        '{"arguments":"1}"}}]}}]}',
+        '{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}',
+        "[DONE]",
+    ]
+    dec = OpenAIDecoder(emit_start=False, wait_for_call_id=True)
+    assert [dec.decode(ServerSentEvent(data=d)) for d in datas] == [
+        [],
+        [
+            ToolCallStart(tool_call_id="c1", tool="f"),
+            ToolCallDelta(tool_call_id="c1", input_delta='{"a":'),
+            ToolCallDelta(tool_call_id="c1", input_delta="1}"),
+        ],
+        [ToolCallEnd(tool_call_id="c1", input={"a": 1})],
+        [Done(finish_reason="tool-calls")],
+    ]
+
+
+def test_wait_for_call_id_names_a_call_without_id_after_its_index_at_the_end() -> None:
+    datas = [
+        '{"choices":[{"delta":{"tool_calls":[{"index":3,"function":{"name":"f",'
+        '"arguments":"{}"}}]}}]}',
+        "[DONE]",
+    ]
+    assert decode_all(datas, OpenAIDecoder(emit_start=False, wait_for_call_id=True)) == [
+        ToolCallStart(tool_call_id="call_3", tool="f"),
+        ToolCallDelta(tool_call_id="call_3", input_delta="{}"),
+        ToolCallEnd(tool_call_id="call_3", input={}),
+        Done(),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "found", "offset"),
+    [
+        ('{"a": NaN}', "NaN is not JSON", None),
+        ("[" * 100_000, "nested too deeply", None),
+        ('{"a" 1}', "Expecting ':' delimiter", 5),
+    ],
+    ids=["nan", "deep", "syntax"],
+)
+def test_bad_arguments_error_carries_the_call_and_the_offset(
+    arguments: str, found: str, offset: int | None
+) -> None:
+    call = {"index": 0, "id": "q", "function": {"name": "f", "arguments": arguments}}
+    dec = OpenAIDecoder(emit_start=False)
+    dec.decode(ServerSentEvent(data=json.dumps({"choices": [{"delta": {"tool_calls": [call]}}]})))
+    with pytest.raises(OpenAIDecodeError) as info:
+        dec.decode(ServerSentEvent(data="[DONE]"))
+    error = info.value
+    assert (error.tool_call_id, error.tool, error.field) == ("q", "f", "function.arguments")
+    assert (error.expected, error.found, error.offset) == ("JSON", found, offset)
+    assert isinstance(error, MalformedStreamError)
+
+
+def test_decode_error_names_field_expected_and_found() -> None:
+    dec = OpenAIDecoder()
+    with pytest.raises(OpenAIDecodeError) as info:
+        dec.decode(ServerSentEvent(data='{"choices": [{"delta": {"content": 1}}]}'))
+    error = info.value
+    assert (error.field, error.expected, error.found) == (
+        "choices.0.delta.content",
+        "a string",
+        "a number",
+    )
+    assert (error.tool_call_id, error.tool, error.offset) == (None, None, None)
+    with pytest.raises(OpenAIDecodeError) as info:
+        OpenAIDecoder().decode(ServerSentEvent(data="[1]"))
+    assert (info.value.field, info.value.expected, info.value.found) == (
+        "",
+        "a JSON object",
+        "an array",
+    )

@@ -462,3 +462,21 @@ async def test_plain_string_error_body_over_http() -> None:
     error = chunks[0]
     assert isinstance(error, ErrorChunk)
     assert error.message == "openai upstream answered HTTP 404: model 'x' not found"
+
+
+def test_mapper_ends_at_a_vllm_style_error_object_and_skips_keep_alives() -> None:
+    mapper = OpenAIStreamMapper(secrets=("sk-x",))
+    assert mapper.feed(ServerSentEvent(data="")) == []
+    assert mapper.feed(ServerSentEvent(data="{}", event="ping")) == []
+    chunks = mapper.feed(
+        event({"object": "error", "message": "bad sk-x", "type": "BadRequestError", "code": 400})
+    )
+    assert chunks == [
+        ErrorChunk(
+            message="openai upstream error: bad [redacted] (400)",
+            code="upstream_error",
+            retryable=True,
+        ),
+        Done(finish_reason="error"),
+    ]
+    assert mapper.finished

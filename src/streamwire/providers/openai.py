@@ -18,44 +18,31 @@ the answer's ``chat.completion.chunk`` events are mapped to chunks by :class:`Op
 
 Only the first choice (``index`` 0) is streamed: a chat answer is one message.
 
-The OpenAI *dialect* decoder (``streamwire.protocol.dialects.openai``) reads the same wire
-format, but for a client: it yields ``start``, raises on bad data and expects ``[DONE]`` after an
-error object. A provider must instead stop reading at the first error, turn everything the
-upstream gets wrong into a safe ``error`` chunk (API key redacted, status-based codes) and
-accept a body that ends after the finish reason without ``[DONE]``; so this mapper is the
-provider's own. Both share the finish-reason spelling (:func:`from_openai_finish_reason`).
+The mapping itself is the OpenAI dialect's decoder (``streamwire.protocol.dialects.openai``),
+in the two modes it has for upstreams: an error object ends the stream (no ``[DONE]`` follows
+it) and a tool call starts once its id and name are known. The mapper adds what a provider
+owes its caller: it stops at the first error and turns everything the upstream gets wrong (bad
+data included) into a safe ``error`` chunk (API key redacted) then ``done``, and it accepts a
+body that ends after the finish reason without ``[DONE]``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
 from typing import Final
 
 import httpx
 
 from streamwire.chat.messages import ChatMessage, ChatRequest
-from streamwire.protocol.chunks import (
-    Chunk,
-    Done,
-    JSONValue,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallDelta,
-    ToolCallEnd,
-    ToolCallStart,
-    Usage,
-)
-from streamwire.protocol.dialects.openai import from_openai_finish_reason
+from streamwire.protocol.chunks import Chunk, Done, ErrorChunk, JSONValue
+from streamwire.protocol.dialects.openai import DONE_DATA, OpenAIDecodeError, OpenAIDecoder
 from streamwire.protocol.sse import ServerSentEvent
 from streamwire.providers._http import (
     DEFAULT_TIMEOUT,
     check_base_url,
     check_timeout,
     error_chunks,
-    error_object_message,
     safe_text,
     stream_sse,
 )
@@ -74,38 +61,34 @@ DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL: Final = "gpt-4o-mini"
 
 _NAME: Final = "openai"
-
-
-@dataclass(slots=True)
-class _ToolCall:
-    index: int
-    id: str | None = None
-    name: str | None = None
-    arguments: str = ""
-    started: bool = False
-    pending: str = ""  # argument fragments that arrived before the id and name
+# The code the dialect gives an error object that names neither a code nor a type.
+_DIALECT_ERROR_CODE: Final = "upstream_error"
 
 
 class OpenAIStreamMapper:
     """Maps the events of an OpenAI chat-completion stream to chunks (sans-IO, one stream).
 
+    The mapping is the OpenAI dialect's decoder (with ``error_ends_stream`` and
+    ``wait_for_call_id``); this class makes its output a provider's: everything the upstream
+    gets wrong becomes a safe ``error`` chunk followed by ``Done``, secrets redacted.
+
     Args:
         secrets: strings to redact from any upstream message put in an error chunk.
     """
 
-    __slots__ = ("_calls", "_finish_reason", "_finished", "_secrets", "_usage")
+    __slots__ = ("_decoder", "_failed", "_secrets")
 
     def __init__(self, *, secrets: tuple[str, ...] = ()) -> None:
         self._secrets = secrets
-        self._calls: dict[int, _ToolCall] = {}
-        self._finish_reason: str | None = None
-        self._usage: Usage | None = None
-        self._finished = False
+        self._decoder = OpenAIDecoder(
+            emit_start=False, error_ends_stream=True, wait_for_call_id=True
+        )
+        self._failed = False
 
     @property
     def finished(self) -> bool:
         """Whether ``[DONE]`` or an error has been read."""
-        return self._finished
+        return self._failed or self._decoder.finished
 
     def feed(self, event: ServerSentEvent) -> list[Chunk]:
         """The chunks one event carries.
@@ -117,151 +100,53 @@ class OpenAIStreamMapper:
             Content chunks; once the stream ends (``[DONE]``, an error object, bad data), the
             last of them is ``Done``.
         """
-        if self._finished:
+        if self.finished:
             return []
-        data = event.data
-        if data.strip() == "[DONE]":
-            return self._finish()
         try:
-            obj = json.loads(data)
-        except ValueError:
-            return self._fail(f"openai upstream sent an event that is not JSON: {data[:80]!r}")
-        if not isinstance(obj, dict):
-            return self._fail("openai upstream sent an event that is not a JSON object")
-        if "error" in obj and obj["error"] is not None:
-            message = safe_text(error_object_message(obj), self._secrets) or "unknown error"
-            self._finished = True
-            code = "upstream_rate_limited" if "rate" in message.lower() else "upstream_error"
-            return error_chunks(f"openai upstream error: {message}", code=code, retryable=True)
-        chunks: list[Chunk] = []
-        usage = obj.get("usage")
-        if isinstance(usage, dict):
-            self._usage = Usage(
-                input_tokens=_int(usage.get("prompt_tokens")),
-                output_tokens=_int(usage.get("completion_tokens")),
-            )
-        choices = obj.get("choices")
-        if not isinstance(choices, list):
-            return chunks
-        for choice in choices:
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                problem = self._delta(delta, chunks)
-                if problem:
-                    return chunks + self._fail(problem)
-            reason = choice.get("finish_reason")
-            if isinstance(reason, str) and reason:
-                self._finish_reason = reason
-                ended = self._end_calls()
-                if isinstance(ended, str):
-                    return chunks + self._fail(ended)
-                chunks.extend(ended)
-        return chunks
+            chunks = self._decoder.decode(event)
+        except OpenAIDecodeError as exc:
+            return self._fail(_protocol_problem(exc))
+        return [self._provider_chunk(chunk) for chunk in chunks]
 
     def end_of_stream(self) -> list[Chunk]:
         """The chunks for the end of the body: ``Done`` if a choice had finished (some servers
         omit ``[DONE]``), else an error saying the stream was cut."""
-        if self._finished:
+        if self.finished:
             return []
-        if self._finish_reason is not None:
-            return self._finish()
-        return self._fail(
-            "openai upstream stream ended before [DONE]", code="upstream_protocol", retryable=True
-        )
+        if self._decoder.finish_reason is not None:
+            return self.feed(ServerSentEvent(data=DONE_DATA))
+        return self._fail("openai upstream stream ended before [DONE]")
 
-    def _delta(self, delta: dict[str, JSONValue], out: list[Chunk]) -> str:
-        for key in ("reasoning_content", "reasoning"):
-            text = delta.get(key)
-            if isinstance(text, str) and text:
-                out.append(ReasoningDelta(delta=text))
-                break
-        for key in ("content", "refusal"):
-            text = delta.get(key)
-            if isinstance(text, str) and text:
-                out.append(TextDelta(delta=text))
-        tool_calls = delta.get("tool_calls")
-        if not isinstance(tool_calls, list):
-            return ""
-        for item in tool_calls:
-            if not isinstance(item, dict):
-                return "openai upstream sent a tool call that is not an object"
-            index = item.get("index", 0)
-            if not isinstance(index, int):
-                return f"openai upstream sent a tool call whose index is not an integer: {index!r}"
-            call = self._calls.setdefault(index, _ToolCall(index=index))
-            if isinstance(item.get("id"), str) and item["id"]:
-                call.id = call.id or item["id"]
-            function = item.get("function")
-            fragment = ""
-            if isinstance(function, dict):
-                if isinstance(function.get("name"), str) and function["name"]:
-                    call.name = call.name or function["name"]
-                if isinstance(function.get("arguments"), str):
-                    fragment = function["arguments"]
-            if not call.started and call.id is not None and call.name is not None:
-                call.started = True
-                out.append(ToolCallStart(tool_call_id=call.id, tool=call.name))
-                if call.pending:
-                    out.append(ToolCallDelta(tool_call_id=call.id, input_delta=call.pending))
-                    call.pending = ""
-            if not fragment:
-                continue
-            call.arguments += fragment
-            if call.started and call.id is not None:
-                out.append(ToolCallDelta(tool_call_id=call.id, input_delta=fragment))
-            else:
-                call.pending += fragment
-        return ""
+    def _provider_chunk(self, chunk: Chunk) -> Chunk:
+        if isinstance(chunk, Done) and chunk.finish_reason is None:
+            return Done(finish_reason="stop")
+        if not isinstance(chunk, ErrorChunk):
+            return chunk
+        # The dialect's code is the upstream's code or type; it is kept in the message and
+        # replaced by a provider code.
+        detail = chunk.message
+        if chunk.code != _DIALECT_ERROR_CODE and chunk.code not in detail:
+            detail = f"{detail} ({chunk.code})"
+        message = safe_text(detail, self._secrets)
+        code = "upstream_rate_limited" if "rate" in message.lower() else "upstream_error"
+        return ErrorChunk(message=f"openai upstream error: {message}", code=code, retryable=True)
 
-    def _end_calls(self) -> list[Chunk] | str:
-        out: list[Chunk] = []
-        for index in sorted(self._calls):
-            call = self._calls[index]
-            if call.name is None:
-                return f"openai upstream sent tool call {index} without a function name"
-            if not call.started:
-                # Some compatible servers send no id: name the call after its index.
-                call.id = call.id or f"call_{index}"
-                call.started = True
-                out.append(ToolCallStart(tool_call_id=call.id, tool=call.name))
-                if call.pending:
-                    out.append(ToolCallDelta(tool_call_id=call.id, input_delta=call.pending))
-            assert call.id is not None  # set by the start above
-            try:
-                value = json.loads(call.arguments) if call.arguments.strip() else {}
-            except json.JSONDecodeError as exc:
-                return (
-                    f"openai upstream sent tool call {call.id!r} ({call.name}) arguments that "
-                    f"are not JSON: {exc.msg} at offset {exc.pos}"
-                )
-            out.append(ToolCallEnd(tool_call_id=call.id, input=value))
-        self._calls.clear()
-        return out
-
-    def _finish(self) -> list[Chunk]:
-        out: list[Chunk] = []
-        if self._calls:
-            ended = self._end_calls()
-            if isinstance(ended, str):
-                return self._fail(ended)
-            out.extend(ended)
-        self._finished = True
-        if self._usage is not None:
-            out.append(self._usage)
-        out.append(Done(finish_reason=from_openai_finish_reason(self._finish_reason) or "stop"))
-        return out
-
-    def _fail(
-        self, message: str, *, code: str = "upstream_protocol", retryable: bool = True
-    ) -> list[Chunk]:
-        self._finished = True
-        return error_chunks(message, code=code, retryable=retryable)
+    def _fail(self, message: str) -> list[Chunk]:
+        self._failed = True
+        return error_chunks(message, code="upstream_protocol", retryable=True)
 
 
-def _int(value: JSONValue) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+def _protocol_problem(error: OpenAIDecodeError) -> str:
+    """The message of the error chunk for an event the decoder could not read."""
+    if error.tool_call_id is not None:
+        tool = f" ({error.tool})" if error.tool else ""
+        subject = f"tool call {error.tool_call_id!r}{tool} whose {error.field}"
+    elif error.field:
+        subject = f"an event whose {error.field}"
+    else:
+        subject = "an event that"
+    at = f" at offset {error.offset}" if error.offset is not None else ""
+    return f"openai upstream sent {subject} is not {error.expected} ({error.found}{at})"
 
 
 def _message(message: ChatMessage) -> dict[str, JSONValue]:

@@ -39,17 +39,22 @@ Surprises, explained:
 
 Decoding (events -> chunks) is lenient where real servers differ and strict where the data
 would be wrong. It skips empty (keep-alive) events and events named ``ping``; accepts ``[DONE]``
-with surrounding whitespace; reads ``reasoning_content`` or ``reasoning``; accepts a tool call
-whose name arrives after its id, or whose ``index`` is missing (the position in the list is
-used); reads ``{"error": {...}}`` and ``{"object": "error", ...}`` as an ``error`` chunk; reads
-only choice 0. It keeps the last ``usage`` it saw and emits one ``usage`` chunk before ``done``,
-since some servers repeat usage on every chunk. A tool call ends (``tool-call-end`` with the
-parsed input) at the first ``finish_reason`` or at ``[DONE]``. ``done`` is emitted at
-``[DONE]``; events after it are ignored.
+with surrounding whitespace; reads ``reasoning_content`` or ``reasoning``, and ``refusal`` as
+text; accepts a tool call whose name arrives after its id, or whose ``index`` is missing (the
+position in the list is used); reads ``{"error": {...}}`` and ``{"object": "error", ...}`` as an
+``error`` chunk; reads only choice 0. It keeps the last ``usage`` it saw and emits one
+``usage`` chunk before ``done``, since some servers repeat usage on every chunk. A tool call ends
+(``tool-call-end`` with the parsed input) at the first ``finish_reason`` or at ``[DONE]``.
+``done`` is emitted at ``[DONE]``; events after it are ignored. Two options serve a provider
+reading an upstream (see :class:`OpenAIDecoder`): ``error_ends_stream`` (no ``[DONE]`` follows
+an error object) and ``wait_for_call_id`` (a tool call starts once its id is known too). A bad
+event raises :class:`OpenAIDecodeError`, which names the field, what it must be and what was
+found.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, assert_never
@@ -76,11 +81,13 @@ from streamwire.protocol.chunks import (
 from streamwire.protocol.dialects import Dialect
 from streamwire.protocol.errors import InvalidArgumentError, MalformedStreamError
 from streamwire.protocol.sse import ServerSentEvent
+from streamwire.protocol.structured import describe_json
 
 __all__ = [
     "DEFAULT_MODEL",
     "DIALECT",
     "DONE_DATA",
+    "OpenAIDecodeError",
     "OpenAIDecoder",
     "OpenAIEncoder",
     "chat_completion_object",
@@ -91,6 +98,10 @@ __all__ = [
 
 #: The terminator of an OpenAI stream: the data of its last event.
 DONE_DATA: Final = "[DONE]"
+
+# The finish reason of the ``done`` chunk that ends a stream after an error object (decoder
+# option ``error_ends_stream``), as streamwire's providers spell it.
+_FINISH_ERROR: Final = "error"
 
 #: The model name the encoder reports when it is given none.
 DEFAULT_MODEL: Final = "streamwire"
@@ -407,24 +418,111 @@ def chat_completion_object(
 
 @dataclass(slots=True)
 class _DecodedCall:
-    tool_call_id: str
+    index: int
+    tool_call_id: str | None
     name: str | None = None
     arguments: list[str] = field(default_factory=list)
     started: bool = False
     ended: bool = False
 
 
+class OpenAIDecodeError(MalformedStreamError):
+    """An event of a chat-completion stream that :class:`OpenAIDecoder` cannot read.
+
+    Besides the message, it carries what was wrong as data, so that a caller can word its own
+    report (the ``openai`` provider does, for its error chunks).
+
+    Attributes:
+        field: the dotted path of the bad value in the event (``"choices.0.delta.content"``);
+            for a tool call, the path inside the call (``"function.arguments"``); ``""`` when
+            the event as a whole is bad (not JSON, not an object).
+        expected: what the value must be (``"a string"``, ``"a JSON object"``, ``"JSON"``).
+        found: what was there instead: its JSON type (``"an array"``), ``"missing"``, or what
+            the JSON parser said.
+        offset: for tool call arguments that are not JSON, where in them parsing failed.
+        tool_call_id: the tool call concerned, for a problem found when a call ends.
+        tool: that call's function name, when known.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        event: str = "",
+        index: int | None = None,
+        field: str = "",
+        expected: str = "",
+        found: str = "",
+        offset: int | None = None,
+        tool_call_id: str | None = None,
+        tool: str | None = None,
+    ) -> None:
+        super().__init__(reason, event=event, index=index)
+        self.field = field
+        self.expected = expected
+        self.found = found
+        self.offset = offset
+        self.tool_call_id = tool_call_id
+        self.tool = tool
+
+
 class _Bad(Exception):
     """Raised inside the decoder; :meth:`OpenAIDecoder.decode` adds the event and its index."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        field: str = "",
+        expected: str,
+        found: str,
+        offset: int | None = None,
+        tool_call_id: str | None = None,
+        tool: str | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.field = field
+        self.expected = expected
+        self.found = found
+        self.offset = offset
+        self.tool_call_id = tool_call_id
+        self.tool = tool
 
 
 def _expect(value: JSONValue, kind: type | tuple[type, ...], where: str, noun: str) -> None:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise _Bad(f"{where!r} must be {noun}, found {_kind(value)}")
+        found = describe_json(value)
+        raise _Bad(
+            f"{where!r} must be {noun}, found {found}", field=where, expected=noun, found=found
+        )
+
+
+def _reject_constant(name: str) -> JSONValue:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_arguments(state: _DecodedCall, tool_call_id: str) -> JSONValue:
+    text = "".join(state.arguments).strip()
+    try:
+        parsed: JSONValue = json.loads(text, parse_constant=_reject_constant) if text else {}
+    except RecursionError:
+        detail, offset = "nested too deeply", None
+    except ValueError as exc:  # json.JSONDecodeError, or NaN/Infinity from _reject_constant
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        offset = exc.pos if isinstance(exc, json.JSONDecodeError) else None
+    else:
+        return parsed
+    at = f" at offset {offset}" if offset is not None else ""
+    raise _Bad(
+        f"arguments of tool call {tool_call_id!r} are not valid JSON: {detail}{at}",
+        field="function.arguments",
+        expected="JSON",
+        found=detail,
+        offset=offset,
+        tool_call_id=tool_call_id,
+        tool=state.name,
+    )
 
 
 class OpenAIDecoder:
@@ -433,12 +531,23 @@ class OpenAIDecoder:
     Args:
         emit_start: whether to emit a ``start`` chunk (message id = the completion id) on the
             first chunk; a provider that sends its own ``start`` passes ``False``.
+        error_ends_stream: whether an error object ends the stream: the ``error`` chunk is then
+            followed by ``Done(finish_reason="error")`` and the decoder is finished, for
+            upstreams that send no ``[DONE]`` after an error (what a provider wants). By
+            default the error chunk comes alone and ``[DONE]`` is still awaited.
+        wait_for_call_id: whether a tool call starts only once its id is known too. The
+            arguments that came before are then sent as one delta right after the start,
+            before the starting event's own fragment, and a call that never gets an id starts
+            when its choice finishes, as ``call_<index>``. By default a call starts as soon as
+            its name is known (as ``call_<n>`` when it has no id yet, a later id then being a new
+            call) with everything received so far as one delta.
 
     Raises:
-        MalformedStreamError: from :meth:`decode`, for data that is neither JSON nor
-            ``[DONE]``, a chunk that is not an object or has fields of the wrong type, or tool
-            call arguments that are not JSON. ``index`` numbers the event, ``event`` holds its
-            data. The decoder is then failed for good: later calls raise the same error.
+        OpenAIDecodeError: from :meth:`decode`, for data that is neither JSON nor ``[DONE]``,
+            a chunk that is not an object or has fields of the wrong type, or tool call
+            arguments that are not JSON. ``index`` numbers the event, ``event`` holds its
+            data, ``field``, ``expected`` and ``found`` say what was wrong. The decoder is then
+            failed for good: later calls raise the same error.
     """
 
     __slots__ = (
@@ -447,31 +556,46 @@ class OpenAIDecoder:
         "_count",
         "_emit_start",
         "_error",
+        "_error_ends_stream",
         "_finish_reason",
         "_finished",
         "_usage",
+        "_wait_for_call_id",
     )
 
-    def __init__(self, *, emit_start: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        emit_start: bool = True,
+        error_ends_stream: bool = False,
+        wait_for_call_id: bool = False,
+    ) -> None:
         self._emit_start = emit_start
+        self._error_ends_stream = error_ends_stream
+        self._wait_for_call_id = wait_for_call_id
         self._finished = False
         self._count = 0
         self._calls: list[_DecodedCall] = []
         self._by_index: dict[int, _DecodedCall] = {}
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
-        self._error: MalformedStreamError | None = None
+        self._error: OpenAIDecodeError | None = None
 
     @property
     def finished(self) -> bool:
-        """Whether ``data: [DONE]`` has been read."""
+        """Whether ``data: [DONE]`` (or, with ``error_ends_stream``, an error) has been read."""
         return self._finished
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The finish reason of choice 0 in streamwire's spelling, once one has been read."""
+        return self._finish_reason
 
     def decode(self, event: ServerSentEvent) -> list[Chunk]:
         """The chunks that one event carries; see the module docstring for the mapping.
 
         Raises:
-            MalformedStreamError: the event is not valid in this dialect (see the class).
+            OpenAIDecodeError: the event is not valid in this dialect (see the class).
         """
         if self._error is not None:
             raise self._error
@@ -488,23 +612,43 @@ class OpenAIDecoder:
             try:
                 obj = msgspec.json.decode(data)
             except msgspec.DecodeError as exc:
-                raise _Bad(f"data is neither JSON nor [DONE]: {exc}") from None
+                raise _Bad(
+                    f"data is neither JSON nor [DONE]: {exc}",
+                    expected="JSON or [DONE]",
+                    found=str(exc),
+                ) from None
             if not isinstance(obj, dict):
-                raise _Bad(f"a chunk must be a JSON object, found {_kind(obj)}")
+                found = describe_json(obj)
+                raise _Bad(
+                    f"a chunk must be a JSON object, found {found}",
+                    expected="a JSON object",
+                    found=found,
+                )
             return self._chunk(obj)
-        except _Bad as exc:
-            self._error = MalformedStreamError(exc.reason, event=event.data, index=index)
+        except _Bad as bad:
+            self._error = OpenAIDecodeError(
+                bad.reason,
+                event=event.data,
+                index=index,
+                field=bad.field,
+                expected=bad.expected,
+                found=bad.found,
+                offset=bad.offset,
+                tool_call_id=bad.tool_call_id,
+                tool=bad.tool,
+            )
             raise self._error from None
 
     def _chunk(self, obj: dict[str, JSONValue]) -> list[Chunk]:
         out: list[Chunk] = []
         error = obj.get("error")
         if isinstance(error, dict):
-            return [_error_chunk(error)]
+            return self._error_object(error)
         if error is not None:
-            return [_error_chunk({"message": error if isinstance(error, str) else _dumps(error)})]
+            text = error if isinstance(error, str) else _dumps(error)
+            return self._error_object({"message": text})
         if obj.get("object") == "error":
-            return [_error_chunk(obj)]
+            return self._error_object(obj)
         if self._emit_start:
             self._emit_start = False
             message_id = obj.get("id")
@@ -523,6 +667,13 @@ class OpenAIDecoder:
             self._usage = _usage_chunk(usage)
         return out
 
+    def _error_object(self, error: Mapping[str, JSONValue]) -> list[Chunk]:
+        out: list[Chunk] = [_error_chunk(error)]
+        if self._error_ends_stream:
+            self._finished = True
+            out.append(Done(finish_reason=_FINISH_ERROR))
+        return out
+
     def _choice(self, choice: dict[str, JSONValue], where: str, out: list[Chunk]) -> None:
         delta = choice.get("delta")
         if delta is None:
@@ -537,11 +688,13 @@ class OpenAIDecoder:
                 if reasoning:
                     out.append(ReasoningDelta(delta=reasoning))
                 break
-        content = delta.get("content")
-        if content is not None:
-            _expect(content, str, f"{where}.delta.content", "a string")
-            if content:
-                out.append(TextDelta(delta=content))
+        # A refusal is what the model says instead of an answer: text for the reader.
+        for key in ("content", "refusal"):
+            content = delta.get(key)
+            if content is not None:
+                _expect(content, str, f"{where}.delta.{key}", "a string")
+                if content:
+                    out.append(TextDelta(delta=content))
         tool_calls = delta.get("tool_calls")
         if tool_calls is not None:
             _expect(tool_calls, list, f"{where}.delta.tool_calls", "an array")
@@ -572,43 +725,58 @@ class OpenAIDecoder:
             # Some servers send the arguments as an object instead of its JSON text.
             arguments = _dumps(arguments)
         state = self._by_index.get(call_index)
-        if state is None or (call_id and call_id != state.tool_call_id):
+        if state is None or (call_id and state.tool_call_id not in (None, call_id)):
             # A new id at a known index is a new call (servers that send whole calls reuse
             # positions from chunk to chunk).
-            state = _DecodedCall(tool_call_id=call_id or f"call_{len(self._calls)}")
+            default_id = None if self._wait_for_call_id else f"call_{len(self._calls)}"
+            state = _DecodedCall(index=call_index, tool_call_id=call_id or default_id)
             self._by_index[call_index] = state
             self._calls.append(state)
         if state.ended:
             return
+        if call_id and state.tool_call_id is None:
+            state.tool_call_id = call_id  # an id that came after the arguments
         if name and state.name is None:
             state.name = name
+        held = "".join(state.arguments)
         if arguments:
             state.arguments.append(arguments)
-        if not state.started:
-            if state.name is None:
-                return  # wait for the name; the arguments so far are kept
-            state.started = True
-            out.append(ToolCallStart(tool_call_id=state.tool_call_id, tool=state.name))
-            text = "".join(state.arguments)
-            if text:
-                out.append(ToolCallDelta(tool_call_id=state.tool_call_id, input_delta=text))
-        elif arguments:
-            out.append(ToolCallDelta(tool_call_id=state.tool_call_id, input_delta=arguments))
+        if state.started:
+            if arguments:
+                out.append(ToolCallDelta(tool_call_id=_id(state), input_delta=arguments))
+        elif state.name is not None and state.tool_call_id is not None:
+            pieces = [held, arguments] if self._wait_for_call_id else [held + (arguments or "")]
+            self._start(state, pieces, out)
+        # else: wait for the name (and the id); the arguments so far are kept
+
+    def _start(self, state: _DecodedCall, pieces: list[str | None], out: list[Chunk]) -> None:
+        state.started = True
+        tool_call_id = _id(state)
+        assert state.name is not None  # checked by the callers
+        out.append(ToolCallStart(tool_call_id=tool_call_id, tool=state.name))
+        out.extend(
+            ToolCallDelta(tool_call_id=tool_call_id, input_delta=piece) for piece in pieces if piece
+        )
 
     def _end_calls(self, out: list[Chunk]) -> None:
         for state in self._calls:
             if state.ended:
                 continue
             state.ended = True
+            if state.tool_call_id is None:
+                # Some compatible servers send no id: name the call after its index.
+                state.tool_call_id = f"call_{state.index}"
             if not state.started:
-                raise _Bad(f"tool call {state.tool_call_id!r} ended without a function name")
-            text = "".join(state.arguments).strip()
-            try:
-                parsed = msgspec.json.decode(text) if text else {}
-            except msgspec.DecodeError as exc:
-                raise _Bad(
-                    f"arguments of tool call {state.tool_call_id!r} are not valid JSON: {exc}"
-                ) from None
+                if state.name is None:
+                    raise _Bad(
+                        f"tool call {state.tool_call_id!r} ended without a function name",
+                        field="function.name",
+                        expected="a string",
+                        found="missing",
+                        tool_call_id=state.tool_call_id,
+                    )
+                self._start(state, ["".join(state.arguments)], out)
+            parsed = _parse_arguments(state, state.tool_call_id)
             out.append(ToolCallEnd(tool_call_id=state.tool_call_id, input=parsed))
 
     def _done(self) -> list[Chunk]:
@@ -621,18 +789,9 @@ class OpenAIDecoder:
         return out
 
 
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
+def _id(state: _DecodedCall) -> str:
+    assert state.tool_call_id is not None  # a call starts only once it has an id
+    return state.tool_call_id
 
 
 def _usage_chunk(usage: JSONValue) -> Usage:
