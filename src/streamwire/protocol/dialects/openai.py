@@ -465,35 +465,16 @@ class OpenAIDecodeError(MalformedStreamError):
         self.tool_call_id = tool_call_id
         self.tool = tool
 
-
-class _Bad(Exception):
-    """Raised inside the decoder; :meth:`OpenAIDecoder.decode` adds the event and its index."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        field: str = "",
-        expected: str,
-        found: str,
-        offset: int | None = None,
-        tool_call_id: str | None = None,
-        tool: str | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.field = field
-        self.expected = expected
-        self.found = found
-        self.offset = offset
-        self.tool_call_id = tool_call_id
-        self.tool = tool
+    def _at(self, event: str, index: int) -> OpenAIDecodeError:
+        # The decoder's inner parts raise without knowing the event: place the error in it.
+        MalformedStreamError.__init__(self, self.reason, event=event, index=index)
+        return self
 
 
 def _expect(value: JSONValue, kind: type | tuple[type, ...], where: str, noun: str) -> None:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         found = describe_json(value)
-        raise _Bad(
+        raise OpenAIDecodeError(
             f"{where!r} must be {noun}, found {found}", field=where, expected=noun, found=found
         )
 
@@ -514,7 +495,7 @@ def _parse_arguments(state: _DecodedCall, tool_call_id: str) -> JSONValue:
     else:
         return parsed
     at = f" at offset {offset}" if offset is not None else ""
-    raise _Bad(
+    raise OpenAIDecodeError(
         f"arguments of tool call {tool_call_id!r} are not valid JSON: {detail}{at}",
         field="function.arguments",
         expected="JSON",
@@ -612,31 +593,21 @@ class OpenAIDecoder:
             try:
                 obj = msgspec.json.decode(data)
             except msgspec.DecodeError as exc:
-                raise _Bad(
+                raise OpenAIDecodeError(
                     f"data is neither JSON nor [DONE]: {exc}",
                     expected="JSON or [DONE]",
                     found=str(exc),
                 ) from None
             if not isinstance(obj, dict):
                 found = describe_json(obj)
-                raise _Bad(
+                raise OpenAIDecodeError(
                     f"a chunk must be a JSON object, found {found}",
                     expected="a JSON object",
                     found=found,
                 )
             return self._chunk(obj)
-        except _Bad as bad:
-            self._error = OpenAIDecodeError(
-                bad.reason,
-                event=event.data,
-                index=index,
-                field=bad.field,
-                expected=bad.expected,
-                found=bad.found,
-                offset=bad.offset,
-                tool_call_id=bad.tool_call_id,
-                tool=bad.tool,
-            )
+        except OpenAIDecodeError as exc:
+            self._error = exc._at(event.data, index)
             raise self._error from None
 
     def _chunk(self, obj: dict[str, JSONValue]) -> list[Chunk]:
@@ -768,7 +739,7 @@ class OpenAIDecoder:
                 state.tool_call_id = f"call_{state.index}"
             if not state.started:
                 if state.name is None:
-                    raise _Bad(
+                    raise OpenAIDecodeError(
                         f"tool call {state.tool_call_id!r} ended without a function name",
                         field="function.name",
                         expected="a string",
