@@ -58,8 +58,10 @@ def test_the_stream_has_no_usage_chunk_unless_asked(sdk: openai.OpenAI) -> None:
             model="m", messages=[{"role": "user", "content": "hi"}], stream=True
         )
     )
+    assert chunks, "the stream was empty"
     assert all(chunk.choices for chunk in chunks)
     assert all(chunk.usage is None for chunk in chunks)
+    assert chunks[-1].choices[0].finish_reason == "stop"
 
 
 def test_the_sdk_gets_one_completion_when_not_streaming(sdk: openai.OpenAI) -> None:
