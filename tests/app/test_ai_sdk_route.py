@@ -70,7 +70,8 @@ def test_the_ai_sdk_reads_the_structured_draft_as_a_data_part(client: httpx.Clie
     value = draft["data"]["value"]
     assert set(value) == {"title", "body", "bullets"}
     assert value["body"]
-    assert all(isinstance(b, str) for b in value["bullets"])
+    assert value["bullets"], "the draft has no bullets"
+    assert all(isinstance(b, str) and b for b in value["bullets"])
 
 
 def test_the_ai_sdk_reports_a_stream_error(client: httpx.Client) -> None:
