@@ -144,6 +144,14 @@ def status_error(
     return error_chunks(message, code=code, retryable=retryable)
 
 
+def _unavailable(message: str) -> list[Chunk]:
+    return error_chunks(message, code="upstream_unavailable", retryable=True)
+
+
+def _exception_text(exc: Exception, secrets: tuple[str, ...]) -> str:
+    return safe_text(str(exc) or type(exc).__name__, secrets)
+
+
 async def _read_limited(response: httpx.Response) -> bytes:
     body = bytearray()
     async for piece in response.aiter_bytes():
@@ -200,19 +208,13 @@ async def stream_sse(
         try:
             response = await http.send(request, stream=True)
         except httpx.TimeoutException:
-            for chunk in error_chunks(
-                f"{provider} upstream at {where} timed out before answering",
-                code="upstream_unavailable",
-                retryable=True,
-            ):
+            for chunk in _unavailable(f"{provider} upstream at {where} timed out before answering"):
                 yield chunk
             return
         except httpx.HTTPError as exc:
-            reason = safe_text(str(exc) or type(exc).__name__, secrets)
-            for chunk in error_chunks(
-                f"{provider} upstream at {where} could not be reached: {reason}",
-                code="upstream_unavailable",
-                retryable=True,
+            reason = _exception_text(exc, secrets)
+            for chunk in _unavailable(
+                f"{provider} upstream at {where} could not be reached: {reason}"
             ):
                 yield chunk
             return
@@ -239,20 +241,14 @@ async def stream_sse(
                     if mapper.finished:
                         return
         except httpx.TimeoutException:
-            for chunk in error_chunks(
-                f"{provider} upstream at {where} stopped sending (read timeout)",
-                code="upstream_unavailable",
-                retryable=True,
+            for chunk in _unavailable(
+                f"{provider} upstream at {where} stopped sending (read timeout)"
             ):
                 yield chunk
             return
         except httpx.HTTPError as exc:
-            reason = safe_text(str(exc) or type(exc).__name__, secrets)
-            for chunk in error_chunks(
-                f"{provider} upstream connection broke: {reason}",
-                code="upstream_unavailable",
-                retryable=True,
-            ):
+            reason = _exception_text(exc, secrets)
+            for chunk in _unavailable(f"{provider} upstream connection broke: {reason}"):
                 yield chunk
             return
         except SSEProtocolError as exc:
