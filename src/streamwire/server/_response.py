@@ -46,6 +46,28 @@ def build_headers(
         InvalidArgumentError: (a ``ValueError``) a user header is ``content-type``, a
             connection or framing header, or a name or value contains CR, LF or NUL.
     """
+    if not user:
+        # The common case (no user headers) shares the encoded pairs between responses; each
+        # response gets its own list, since Starlette's ``Response.headers`` edits it in place.
+        key = (content_type, tuple(fixed.items()))
+        cached = _FIXED_HEADERS.get(key)
+        if cached is None:
+            if len(_FIXED_HEADERS) >= _FIXED_HEADERS_MAX:
+                _FIXED_HEADERS.clear()
+            cached = _FIXED_HEADERS[key] = tuple(_merge(content_type, fixed, None).items())
+        return list(cached)
+    return list(_merge(content_type, fixed, user).items())
+
+
+# Encoded header pairs by (content type, fixed headers): one entry per dialect and format in
+# practice; the bound only guards against an app that builds fixed headers per request.
+_FIXED_HEADERS: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[tuple[bytes, bytes], ...]] = {}
+_FIXED_HEADERS_MAX = 64
+
+
+def _merge(
+    content_type: str, fixed: Mapping[str, str], user: Mapping[str, str] | None
+) -> dict[bytes, bytes]:
     merged: dict[str, str] = {"content-type": content_type}
     merged.update({name.lower(): value for name, value in fixed.items()})
     for name, value in (user or {}).items():
@@ -71,7 +93,7 @@ def build_headers(
         if not name or any(char in " \t:" for char in name):
             raise InvalidArgumentError(field, "name must be a non-empty token without ':' or space")
         merged[lower] = value
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in merged.items()]
+    return {name.encode("latin-1"): value.encode("latin-1") for name, value in merged.items()}
 
 
 class StreamingResponseBase(Response, Generic[_T], abc.ABC):
