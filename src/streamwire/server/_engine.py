@@ -3,9 +3,11 @@
 One stream is four cooperating parts (``docs/architecture.md`` draws them):
 
 * the **producer** task runs the source (an async iterable, a sync iterable in a thread, or an
-  emitter) and puts encoded items into the :class:`_Outbox`, waiting while it is full;
+  emitter) and sends each encoded item itself when the sender is idle (not coalescing), or
+  else puts it into the :class:`_Outbox`, waiting while it is full;
 * the **sender** task takes items out and hands each to ASGI ``send`` at once (one send per
-  item, or the items already waiting when coalescing), a heartbeat after an idle interval, and
+  item, or the items already waiting when coalescing), and a heartbeat when the stream's
+  heartbeat timer finds nothing sent for ``heartbeat_seconds``; a per-stream watchdog timer
   drops the client when a send takes longer than ``send_timeout_seconds``;
 * the **watcher** task reads ``receive()`` until ``http.disconnect``, so a client that leaves is
   noticed while the source still waits on the model, whatever ASGI spec version the server
@@ -391,6 +393,12 @@ class _ClientGone(Exception):
     """A send failed because the client has gone (ASGI 2.4 servers raise OSError)."""
 
 
+class _StopStream(BaseException):
+    """Ends the producer after its own send failed (the supervisor has the failure); a
+    BaseException so that neither the source's error handling nor an emitter's
+    ``except Exception`` takes it for a source error."""
+
+
 class _Aborted(Exception):
     """The source failed and the format cannot say so in-band: abort the body."""
 
@@ -435,6 +443,14 @@ class StreamRun(Generic[_T]):
         self._sent_at = 0.0
         self._timed_out = False
         self._send_task: asyncio.Task[Any] | None = None
+        # The producer sends an item itself when the sender is idle (no hop between tasks);
+        # a send of its that fails is kept here for the supervisor.
+        self._direct = not settings.coalesce
+        self._producer_task: asyncio.Task[None] | None = None
+        self._asgi_send: Send | None = None
+        self._send_failure: Exception | None = None
+        self._stop_after_send = False
+        self._idle_waiter: asyncio.Future[None] | None = None
 
     # ---- producer
 
@@ -442,9 +458,59 @@ class StreamRun(Generic[_T]):
         encoder = self._encoder
         if encoder.finished:
             raise StreamClosedError(type(item).__name__)
+        if self._send_failure is not None:
+            raise _StopStream
         data, events = encoder.encode(item)
         if data:
-            await self._outbox.put(data, events)
+            outbox = self._outbox
+            # The sender waits for an item (so it holds none) and no send is in flight: send
+            # from here, without a hop to the sender task.
+            getter = outbox._getter
+            if self._direct and getter is not None and not getter.done() and not outbox.sending:
+                await self._send_now(data, events)
+            else:
+                await outbox.put(data, events)
+
+    async def _send_now(self, data: bytes, events: int) -> None:
+        """Send an item from the producer task (the sender is idle and nothing is queued).
+
+        The hot path of a stream that is not coalesced: it does what :meth:`_send` does, minus
+        the wait for another send (there is none), in one coroutine.
+        """
+        outbox = self._outbox
+        self._sent_at = started = self._loop.time()
+        if self._send_timeout is not None and self._watchdog is None:
+            self._watchdog = self._loop.call_at(started + self._send_timeout, self._check_send)
+        self._send_task = self._producer_task
+        outbox.sending = True
+        failure: Exception | None = None
+        try:
+            await self._asgi_send(  # type: ignore[misc]  # set before the producer starts
+                {"type": "http.response.body", "body": data, "more_body": True}
+            )
+        except asyncio.CancelledError:
+            task = self._send_task
+            if not (self._timed_out and task is not None and task.uncancel() == 0):
+                raise
+            failure = _SendTimeout(self._send_timeout or 0.0)
+        except OSError:
+            failure = _ClientGone()  # ASGI 2.4: a send to a client that has gone
+        except Exception as exc:
+            failure = exc
+        finally:
+            outbox.sending = False
+            idle_waiter = self._idle_waiter
+            if idle_waiter is not None and not idle_waiter.done():
+                idle_waiter.set_result(None)
+        if failure is not None:
+            self._send_failure = failure
+            self._decide()
+            raise _StopStream
+        self._events_sent += events
+        if self._stop_after_send:
+            # A shutdown came while this send was in flight: stop here, as a cancel would
+            # have, without interrupting the send.
+            raise asyncio.CancelledError
 
     async def _produce(self) -> None:
         outbox = self._outbox
@@ -459,10 +525,21 @@ class StreamRun(Generic[_T]):
                     iterator = aiter(source)  # type: ignore[arg-type]  # has __aiter__
                 else:
                     iterator = _ThreadIterator(source)  # type: ignore[arg-type]  # an iterable
+                direct = self._direct
                 async for item in iterator:
                     data, events = encoder.encode(item)
                     if data:
-                        await outbox.put(data, events)
+                        # As in _emit: send from here when the sender is idle.
+                        getter = outbox._getter
+                        if (
+                            direct
+                            and getter is not None
+                            and not getter.done()
+                            and not outbox.sending
+                        ):
+                            await self._send_now(data, events)
+                        else:
+                            await outbox.put(data, events)
                     if encoder.finished:
                         break
             outbox.finish(encoder.end())
@@ -485,7 +562,7 @@ class StreamRun(Generic[_T]):
     # ---- sender
 
     async def _send_loop(self, send: Send) -> None:
-        self._send_task = asyncio.current_task()
+        me = asyncio.current_task()
         outbox = self._outbox
         heartbeat = self._settings.heartbeat
         coalesce = self._settings.coalesce
@@ -494,11 +571,11 @@ class StreamRun(Generic[_T]):
             if got is _END:
                 if self._abort:
                     raise _Aborted
-                await self._send(send, b"", more_body=False)
+                await self._send(send, b"", more_body=False, task=me)
                 return
             if got is _TICK:
                 if heartbeat is not None:
-                    await self._send(send, heartbeat, more_body=True)
+                    await self._send(send, heartbeat, more_body=True, task=me)
                 continue
             data, events = got  # type: ignore[misc]  # neither sentinel: an item
             if coalesce:
@@ -507,17 +584,28 @@ class StreamRun(Generic[_T]):
             if last and self._abort:
                 # Chunked formats cannot report an error in-band: send what was produced and
                 # then abort, so the body is visibly incomplete.
-                await self._send(send, data, more_body=True)
+                await self._send(send, data, more_body=True, task=me)
                 self._events_sent += events
                 raise _Aborted
-            await self._send(send, data, more_body=not last)
+            await self._send(send, data, more_body=not last, task=me)
             self._events_sent += events
             if last:
                 return
 
-    async def _send(self, send: Send, body: bytes, *, more_body: bool) -> None:
+    async def _send(
+        self, send: Send, body: bytes, *, more_body: bool, task: asyncio.Task[Any] | None
+    ) -> None:
         message: Message = {"type": "http.response.body", "body": body, "more_body": more_body}
         outbox = self._outbox
+        if outbox.sending:
+            # The producer's own send is in flight (only at shutdown or after a tick): ASGI
+            # sends of one response must not overlap.
+            waiter = self._idle_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._idle_waiter = None
+        self._send_task = task
         # One timestamp per send is all the heartbeat and the send timeout cost per event: their
         # timers (one each per stream) compare it with the clock when they fire.
         self._sent_at = started = self._loop.time()
@@ -536,6 +624,9 @@ class StreamRun(Generic[_T]):
             raise _ClientGone from exc
         finally:
             outbox.sending = False
+            idle_waiter = self._idle_waiter
+            if idle_waiter is not None and not idle_waiter.done():
+                idle_waiter.set_result(None)
 
     def _check_send(self) -> None:
         """The send-timeout watchdog: cancel the send in progress if it started too long ago.
@@ -606,7 +697,7 @@ class StreamRun(Generic[_T]):
         loop = self._loop = asyncio.get_running_loop()
         self._outbox = _Outbox(settings.max_buffered_events, coalesce=settings.coalesce, loop=loop)
         self._sent_at = loop.time()
-        self._send_task = asyncio.current_task()
+        self._asgi_send = send
         self._shutdown_requested = False
         self._decided: asyncio.Future[None] = loop.create_future()
         tasks: list[asyncio.Task[Any]] = []
@@ -618,7 +709,7 @@ class StreamRun(Generic[_T]):
                     await send(start)
                     opening = self._encoder.opening()
                     if opening:
-                        await self._send(send, opening, more_body=True)
+                        await self._send(send, opening, more_body=True, task=asyncio.current_task())
                 except (_ClientGone, OSError):
                     self._status, self._disconnected = "cancelled", True
                 else:
@@ -626,7 +717,7 @@ class StreamRun(Generic[_T]):
                         self._beat_handle = loop.call_at(
                             self._sent_at + settings.heartbeat_seconds, self._beat
                         )
-                    producer = asyncio.create_task(self._produce())
+                    producer = self._producer_task = asyncio.create_task(self._produce())
                     sender = asyncio.create_task(self._send_loop(send))
                     watcher = asyncio.create_task(self._watch(receive))
                     tasks = [producer, sender, watcher]
@@ -677,8 +768,11 @@ class StreamRun(Generic[_T]):
         receive_broke = False
         while True:
             await self._decided
+            if self._send_failure is not None:
+                self._take_result(self._send_failure)
+                return
             if sender.done():
-                self._take_sender_result(sender)
+                self._take_result(sender.exception())
                 return
             if watcher.done() and not receive_broke:
                 if watcher.result():
@@ -707,8 +801,8 @@ class StreamRun(Generic[_T]):
             error=self._error,
         )
 
-    def _take_sender_result(self, sender: asyncio.Task[None]) -> None:
-        exc = sender.exception()
+    def _take_result(self, exc: BaseException | None) -> None:
+        """Settle the outcome from how the sending ended (``None``: it sent the tail)."""
         if exc is None:
             self._status = "shutdown" if self._shutdown else "completed"
         elif isinstance(exc, _SendTimeout):
@@ -731,7 +825,10 @@ class StreamRun(Generic[_T]):
         """Stop the source, send what is buffered and the shutdown notice, within the grace."""
         grace = self._settings.shutdown_grace_seconds
         deadline = time.monotonic() + grace
-        producer.cancel()
+        if self._outbox.sending and self._send_task is producer:
+            self._stop_after_send = True  # it stops when its send is done
+        else:
+            producer.cancel()
         await asyncio.wait({producer}, timeout=grace)
         if not self._outbox.finished:
             self._shutdown = self._outbox.finish(self._encoder.shutdown())
@@ -749,7 +846,7 @@ class StreamRun(Generic[_T]):
                 self._status = "shutdown"
                 return
             if sender in done:
-                self._take_sender_result(sender)
+                self._take_result(sender.exception())
                 return
             waiting.discard(watcher)
             if watcher.result():
@@ -778,5 +875,9 @@ async def _settle(producer: asyncio.Task[None]) -> None:
         _background.add(producer)
         producer.add_done_callback(_background.discard)
         return
-    if not producer.cancelled() and producer.exception() is not None:
+    if (
+        not producer.cancelled()
+        and producer.exception() is not None
+        and not isinstance(producer.exception(), _StopStream)
+    ):
         logger.error("stream producer failed", exc_info=producer.exception())
