@@ -28,6 +28,16 @@ CLIENT_SATURATED_SHARE = 0.85
 # measurement is flagged as disturbed by other work on the machine.
 DISTURBED_WAIT_SHARE = 0.10
 
+# Short x-axis labels for the chart.
+CHART_LABELS = {
+    "raw": "raw ASGI\n(floor)",
+    "raw-coalesce": "raw ASGI\ncoalescing",
+    "sse-starlette": "sse-starlette",
+    "fastapi": "FastAPI",
+    "streamwire": "streamwire\nsse()",
+    "streamwire-coalesce": "streamwire\ncoalesce=True",
+}
+
 PACED_TARGETS = {"pace50": 1.05, "pace10": 1.10}
 FIRST_EVENT_P99_TARGET_S = 0.5
 IDLE_RATIO_TARGET = 1.2
@@ -418,6 +428,13 @@ def render_summary(results: dict[str, Any]) -> str:
         "`.venv/bin/python benchmarks/run.py` (see benchmarks/README.md).",
         "",
     ]
+    dirty = m.get("src_uncommitted") or []
+    if dirty:
+        lines += [
+            f"The working tree had uncommitted changes in {', '.join(f'`{d}`' for d in dirty)} "
+            "when the run started (the servers import the working tree).",
+            "",
+        ]
     if results["quick"]:
         lines += ["**Quick smoke run: small sizes, one run; not comparable to a full run.**", ""]
     lines += ["### One stream, read by curl (scenario 1)", "", *_one_stream_table(results), ""]
@@ -464,7 +481,10 @@ def render_chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     impls = list(results["implementations"])
-    labels = [textwrap.fill(_label(results, i), 16) for i in impls]
+    labels = [
+        CHART_LABELS.get(i) or textwrap.fill(_label(results, i), 14, break_long_words=False)
+        for i in impls
+    ]
     colors = [f"C{i}" for i in range(len(impls))]
     panels: list[tuple[str, str, Callable[[str], list[float]], float | None, bool]] = []
     one = results["one_stream"]

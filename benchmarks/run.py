@@ -170,7 +170,11 @@ def server(
             if time.monotonic() > deadline:
                 raise BenchmarkError(impl, scenario, "server did not start listening")
             time.sleep(0.05)
-        yield proc.pid, f"http://127.0.0.1:{port}"
+        try:
+            yield proc.pid, f"http://127.0.0.1:{port}"
+        except BenchmarkError as exc:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise BenchmarkError(impl, scenario, f"{exc.reason}\nserver log:\n{tail}") from exc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -346,6 +350,14 @@ def machine() -> dict[str, Any]:
         cwd=ROOT,
         check=False,
     ).stdout.strip()
+    # Servers import the working tree: uncommitted changes under src/ make the commit inexact.
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.split("\n")
     return {
         "cpu": model,
         "cpus": os.cpu_count(),
@@ -353,6 +365,7 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "load_average_at_start": os.getloadavg(),
         "git_commit": commit,
+        "src_uncommitted": sorted(line[3:] for line in dirty if line.strip()),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "server_cpu": SERVER_CPU,
         "client_cpu": CLIENT_CPU,
@@ -362,8 +375,9 @@ def machine() -> dict[str, Any]:
 def run_decode(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     """Scenario 4: run ``decode.py`` (owned separately) pinned to one core; return its JSON.
 
-    ``decode.py`` always writes ``results/decode.json``; a quick run restores the previous file
-    afterwards so a smoke check never replaces a full run's numbers.
+    ``decode.py`` always writes ``results/decode.json``, which belongs to its own committed
+    results; the previous file is restored afterwards, and the numbers of this run live in
+    ``results.json`` only.
     """
     script = HERE / "decode.py"
     if not script.exists():
@@ -394,11 +408,10 @@ def run_decode(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(target.read_text())
         return {"status": "measured", **result}
     finally:
-        if quick:
-            if previous is None:
-                target.unlink(missing_ok=True)
-            else:
-                target.write_bytes(previous)
+        if previous is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.write_bytes(previous)
 
 
 def run_chat(quick: bool, runs: int, log_dir: Path, log: Callable[[str], None]) -> dict[str, Any]:
@@ -506,6 +519,13 @@ def main(argv: list[str] | None = None) -> int:
         "chat": None,
     }
     started = time.monotonic()
+    json_path = out / "results.json"
+    partial_path = out / "results.partial.json"
+
+    def checkpoint() -> None:
+        # Saved after every scenario, so an interrupted run keeps what it measured.
+        partial_path.write_text(json.dumps(results, indent=1) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="streamwire-bench-") as tmp:
         log_dir = Path(tmp)
         if "one" in scenarios:
@@ -514,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["one_stream"][one.key] = measure_all(
                     impls, runs, one.key, lambda i, c=one: measure_one_stream(i, c, log_dir), log
                 )
+                checkpoint()
         if "paced" in scenarios:
             for paced in plan.paced:
                 log(
@@ -523,20 +544,23 @@ def main(argv: list[str] | None = None) -> int:
                 results["paced"][paced.key] = measure_all(
                     impls, runs, paced.key, lambda i, c=paced: measure_paced(i, c, log_dir), log
                 )
+                checkpoint()
         if "idle" in scenarios:
             for idle in plan.idle:
                 log(f"scenario 3: {idle.streams} idle streams")
                 results["idle"][idle.key] = measure_all(
                     impls, runs, idle.key, lambda i, c=idle: measure_idle(i, c, log_dir), log
                 )
+                checkpoint()
         if "chat" in scenarios:
             results["chat"] = run_chat(args.quick, runs, log_dir, log)
+            checkpoint()
     if "decode" in scenarios:
         results["decode"] = run_decode(args.quick, log)
     results["elapsed_s"] = time.monotonic() - started
 
-    json_path = out / "results.json"
     json_path.write_text(json.dumps(results, indent=1) + "\n")
+    partial_path.unlink(missing_ok=True)
     from report import write_report
 
     summary, chart = write_report(results, out)
