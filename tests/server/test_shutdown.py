@@ -255,14 +255,6 @@ def test_a_source_slow_to_close_does_not_hold_the_stream_past_the_grace(
     assert slow_outcomes[0].status == "shutdown"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "_engine.run() cancels the producer a second time in its finally (task.cancel() on "
-        "every task) before _settle(), so a source's cleanup is interrupted instead of being "
-        "awaited for SOURCE_CLOSE_TIMEOUT_SECONDS, and on_close fires before it finished"
-    ),
-)
 def test_a_source_slow_to_close_finishes_its_cleanup_before_on_close(server: LiveServer) -> None:
     global slow_close_gate
     slow_close_gate = Gate()

@@ -734,7 +734,11 @@ class StreamRun(Generic[_T]):
             self._beat_handle = None
             self._watchdog = None
             for task in tasks:
-                task.cancel()
+                # A producer already being cancelled is closing its source: a second cancel
+                # would interrupt that cleanup (e.g. closing the model's HTTP request), which
+                # _settle gives a bounded time to finish instead.
+                if task.cancelling() == 0:
+                    task.cancel()
             if tasks:
                 await _settle(tasks[0])
                 for task in tasks[1:]:
