@@ -44,6 +44,9 @@ CLIENT_CPU = 1
 SERVER_START_TIMEOUT_SECONDS = 20.0
 SERVER_STOP_TIMEOUT_SECONDS = 5.0
 CURL_TIMEOUT_SECONDS = 600.0
+# The environment of every server and decoder process; ``--commit`` points PYTHONPATH at a
+# snapshot of that commit's ``src`` so the servers import it instead of the working tree.
+CHILD_ENV: dict[str, str] = dict(os.environ)
 # Time left for the machine to settle between measurements (sockets in TIME_WAIT, page cache).
 PAUSE_SECONDS = 0.3
 
@@ -158,7 +161,7 @@ def server(
     else:
         argv = [*pinned(SERVER_CPU), *command, "--port", str(port)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=HERE)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=HERE, env=CHILD_ENV)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
         while True:
@@ -335,7 +338,49 @@ def versions() -> dict[str, str]:
     return found
 
 
-def machine() -> dict[str, Any]:
+@contextlib.contextmanager
+def snapshot(rev: str) -> Iterator[str]:
+    """Extract ``src/`` of commit ``rev`` into a temporary directory; yield the full commit id.
+
+    Servers started meanwhile import streamwire from there (``CHILD_ENV["PYTHONPATH"]``), so a
+    run measures exactly that commit while others keep editing the working tree.
+    """
+    import io
+    import tarfile
+
+    full = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if full.returncode != 0:
+        raise SystemExit(f"--commit: {rev!r} is not a commit: {full.stderr.strip()}")
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", full.stdout.strip(), "src"],
+        capture_output=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
+    with tempfile.TemporaryDirectory(prefix="streamwire-src-") as tmp:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        previous = CHILD_ENV.get("PYTHONPATH")
+        CHILD_ENV["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(tmp) / "src"), *([previous] if previous else [])]
+        )
+        try:
+            yield full.stdout.strip()
+        finally:
+            if previous is None:
+                CHILD_ENV.pop("PYTHONPATH", None)
+            else:
+                CHILD_ENV["PYTHONPATH"] = previous
+
+
+def machine(commit: str | None = None) -> dict[str, Any]:
+    """What the numbers were measured on; ``commit``: the snapshot measured (else the tree)."""
     """What the numbers were measured on."""
     model = ""
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
@@ -343,8 +388,9 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+    snap = commit is not None
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
+        ["git", "rev-parse", "--short", commit or "HEAD"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -365,7 +411,8 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "load_average_at_start": os.getloadavg(),
         "git_commit": commit,
-        "src_uncommitted": sorted(line[3:] for line in dirty if line.strip()),
+        "src_uncommitted": sorted(line[3:] for line in dirty if line.strip()) if not snap else [],
+        "measured": f"commit {commit} (a snapshot of src/)" if snap else "the working tree",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "server_cpu": SERVER_CPU,
         "client_cpu": CLIENT_CPU,
@@ -401,6 +448,7 @@ def run_decode(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             timeout=900,
             check=False,
             cwd=ROOT,
+            env=CHILD_ENV,
         )
         if done.returncode != 0:
             log(f"    FAILED: decode.py exited {done.returncode}")
@@ -474,8 +522,21 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated scenarios: one, paced, idle, decode, chat",
     )
     parser.add_argument("--out", type=Path, default=None, help="results directory")
+    parser.add_argument(
+        "--commit",
+        default=None,
+        help="measure this commit's src/ (extracted to a temporary directory) instead of the "
+        "working tree, e.g. HEAD while others have uncommitted edits",
+    )
     args = parser.parse_args(argv)
+    if args.commit is None:
+        return run(args, parser, None)
+    with snapshot(args.commit) as commit:
+        return run(args, parser, commit)
 
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser, commit: str | None) -> int:
+    """Run the plan that ``args`` describe (see :func:`main`)."""
     plan = QUICK if args.quick else FULL
     runs = args.runs or plan.runs
     impls = available()
@@ -505,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "runs": runs,
         "implementations": {i: IMPLEMENTATIONS[i][1] for i in impls},
-        "machine": machine(),
+        "machine": machine(commit),
         "versions": versions(),
         "plan": {
             "one_stream": [asdict(c) for c in plan.one_stream],
