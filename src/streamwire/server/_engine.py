@@ -27,7 +27,9 @@ import collections
 import contextlib
 import inspect
 import logging
+import math
 import time
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -380,7 +382,92 @@ class _Outbox:
 
 
 # --------------------------------------------------------------------------------------------
+# Shared timers: the heartbeat and send-timeout deadlines of every stream on one event loop.
+
+# 1 s: the coarsest a stream's deadlines are rounded up to (a heartbeat or a send timeout fires
+# at most this late); intervals under 8 s are rounded to an eighth of themselves instead.
+TIMER_RESOLUTION_SECONDS = 1.0
+
+
+class _Timers:
+    """The deadlines of every stream on one event loop, grouped into shared loop timers.
+
+    A deadline is rounded up to the stream's resolution; streams whose deadlines round to the
+    same time share one ``TimerHandle`` (a *bucket*), so an open stream costs one set entry here
+    instead of a timer of its own. A stream is in at most one bucket: its earliest deadline.
+    """
+
+    __slots__ = ("__weakref__", "_buckets", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._buckets: dict[float, tuple[asyncio.TimerHandle, set[StreamRun[Any]]]] = {}
+
+    def schedule(self, run: StreamRun[Any], when: float) -> None:
+        """Call ``run._on_timer`` at ``when`` (rounded up), unless it is due earlier already."""
+        resolution = run._resolution
+        slot = math.ceil(when / resolution) * resolution
+        current = run._timer_at
+        if current is not None:
+            if current <= slot:
+                return
+            self.cancel(run)
+        bucket = self._buckets.get(slot)
+        if bucket is None:
+            members: set[StreamRun[Any]] = set()
+            self._buckets[slot] = (self._loop.call_at(slot, self._fire, slot), members)
+        else:
+            members = bucket[1]
+        members.add(run)
+        run._timer_at = slot
+
+    def cancel(self, run: StreamRun[Any]) -> None:
+        """Forget ``run``'s deadline, if it has one."""
+        slot = run._timer_at
+        if slot is None:
+            return
+        run._timer_at = None
+        bucket = self._buckets.get(slot)
+        if bucket is not None:
+            members = bucket[1]
+            members.discard(run)
+            if not members:
+                bucket[0].cancel()
+                del self._buckets[slot]
+
+    def _fire(self, slot: float) -> None:
+        bucket = self._buckets.pop(slot, None)
+        if bucket is None:
+            return
+        members = bucket[1]
+        for run in members:
+            run._timer_at = None
+        now = self._loop.time()
+        for run in members:
+            try:
+                run._on_timer(now)
+            except Exception:  # one stream's failure must not stop the others' timers
+                logger.exception("a stream's timer failed")
+
+
+_TIMERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Timers] = weakref.WeakKeyDictionary()
+
+
+def _timers_of(loop: asyncio.AbstractEventLoop) -> _Timers:
+    timers = _TIMERS.get(loop)
+    if timers is None:
+        timers = _TIMERS[loop] = _Timers(loop)
+    return timers
+
+
+# --------------------------------------------------------------------------------------------
 # One stream.
+
+# 64: the producer's direct sends in a row after which it yields to the event loop once. Sends
+# that never block (a client that keeps up, or one that left under ASGI 2.3, where sends are
+# dropped) would otherwise let a source that never waits hold the loop for good, and the watcher
+# would never see the disconnect. One yield per 64 events costs about 1% of an event each.
+DIRECT_SENDS_BEFORE_YIELD = 64
 
 
 class _SendTimeout(Exception):
@@ -422,6 +509,39 @@ async def call_callback(name: str, callback: Callable[..., object], *args: objec
 class StreamRun(Generic[_T]):
     """Runs one stream on one ASGI connection. Used once."""
 
+    __slots__ = (
+        "_abort",
+        "_asgi_send",
+        "_decided",
+        "_direct",
+        "_direct_sends",
+        "_disconnected",
+        "_encoder",
+        "_error",
+        "_events_sent",
+        "_heartbeat_seconds",
+        "_idle_waiter",
+        "_loop",
+        "_outbox",
+        "_producer_task",
+        "_raise",
+        "_resolution",
+        "_send_failure",
+        "_send_task",
+        "_send_timeout",
+        "_sent_at",
+        "_settings",
+        "_shutdown",
+        "_shutdown_requested",
+        "_source",
+        "_source_error",
+        "_status",
+        "_stop_after_send",
+        "_timed_out",
+        "_timer_at",
+        "_timers",
+    )
+
     def __init__(
         self,
         source: AsyncIterable[_T] | Iterable[_T] | Callable[..., Awaitable[None]],
@@ -436,16 +556,26 @@ class StreamRun(Generic[_T]):
         self._abort = False
         self._shutdown = False
         self._send_timeout = settings.send_timeout_seconds
-        # The send timeout's watchdog and the heartbeat's timer (one each per stream), the
-        # loop-clock time the last send began, and the task whose send the watchdog cancels.
-        self._watchdog: asyncio.TimerHandle | None = None
-        self._beat_handle: asyncio.TimerHandle | None = None
+        # The heartbeat and the send timeout share one deadline per stream in the loop's
+        # _Timers (rounded up to _resolution); the loop-clock time the last send began; and
+        # the task whose send the timeout cancels.
+        self._heartbeat_seconds = (
+            settings.heartbeat_seconds if settings.heartbeat is not None else None
+        )
+        intervals = [
+            seconds
+            for seconds in (self._heartbeat_seconds, self._send_timeout)
+            if seconds is not None
+        ]
+        self._resolution = min([TIMER_RESOLUTION_SECONDS, *(s / 8 for s in intervals)])
+        self._timer_at: float | None = None
         self._sent_at = 0.0
         self._timed_out = False
         self._send_task: asyncio.Task[Any] | None = None
         # The producer sends an item itself when the sender is idle (no hop between tasks);
         # a send of its that fails is kept here for the supervisor.
         self._direct = not settings.coalesce
+        self._direct_sends = 0
         self._producer_task: asyncio.Task[None] | None = None
         self._asgi_send: Send | None = None
         self._send_failure: Exception | None = None
@@ -479,8 +609,11 @@ class StreamRun(Generic[_T]):
         """
         outbox = self._outbox
         self._sent_at = started = self._loop.time()
-        if self._send_timeout is not None and self._watchdog is None:
-            self._watchdog = self._loop.call_at(started + self._send_timeout, self._check_send)
+        timeout = self._send_timeout
+        if timeout is not None:
+            at = self._timer_at
+            if at is None or at > started + timeout:
+                self._timers.schedule(self, started + timeout)
         self._send_task = self._producer_task
         outbox.sending = True
         failure: Exception | None = None
@@ -507,6 +640,13 @@ class StreamRun(Generic[_T]):
             self._decide()
             raise _StopStream
         self._events_sent += events
+        self._direct_sends += 1
+        if self._direct_sends >= DIRECT_SENDS_BEFORE_YIELD:
+            # A send that does not block (a fast client, or one that has gone under ASGI 2.3,
+            # where sends are dropped) never yields to the loop; nor may a fast source. Yield
+            # now and then so the watcher (and every other stream) still runs.
+            self._direct_sends = 0
+            await asyncio.sleep(0)
         if self._stop_after_send:
             # A shutdown came while this send was in flight: stop here, as a cancel would
             # have, without interrupting the send.
@@ -609,8 +749,11 @@ class StreamRun(Generic[_T]):
         # One timestamp per send is all the heartbeat and the send timeout cost per event: their
         # timers (one each per stream) compare it with the clock when they fire.
         self._sent_at = started = self._loop.time()
-        if self._send_timeout is not None and self._watchdog is None:
-            self._watchdog = self._loop.call_at(started + self._send_timeout, self._check_send)
+        timeout = self._send_timeout
+        if timeout is not None:
+            at = self._timer_at
+            if at is None or at > started + timeout:
+                self._timers.schedule(self, started + timeout)
         outbox.sending = True
         try:
             await send(message)
@@ -628,38 +771,39 @@ class StreamRun(Generic[_T]):
             if idle_waiter is not None and not idle_waiter.done():
                 idle_waiter.set_result(None)
 
-    def _check_send(self) -> None:
-        """The send-timeout watchdog: cancel the send in progress if it started too long ago.
+    def _on_timer(self, now: float) -> None:
+        """The stream's deadline (heartbeat or send timeout) came; re-armed for the next one.
 
-        Armed by the first send after it was last idle; while sends keep completing it fires
-        at most once per ``send_timeout_seconds`` and goes idle when no send is in progress.
+        A send in progress that began ``send_timeout_seconds`` ago is cancelled (the sender
+        reports the timeout). With no send in progress, a heartbeat is due when nothing was sent
+        for ``heartbeat_seconds``: the sender is woken with a tick. With no heartbeat and no
+        send in progress, nothing is armed until the next send.
         """
-        self._watchdog = None
-        seconds = self._send_timeout
-        if seconds is None or not self._outbox.sending:
-            return
-        deadline = self._sent_at + seconds
-        if self._loop.time() < deadline:
-            self._watchdog = self._loop.call_at(deadline, self._check_send)
-            return
-        task = self._send_task
-        if task is not None and not task.done():
-            self._timed_out = True
-            task.cancel()
-
-    def _beat(self) -> None:
-        """The heartbeat timer: a tick when nothing was sent for ``heartbeat_seconds``, else
-        re-armed for the rest of the interval."""
-        seconds = self._settings.heartbeat_seconds
-        assert seconds is not None
-        now = self._loop.time()
-        due = self._sent_at + seconds
-        if now >= due:
-            outbox = self._outbox
-            if not outbox.sending:
+        heartbeat = self._heartbeat_seconds
+        sent_at = self._sent_at
+        due = math.inf
+        outbox = self._outbox
+        if outbox.sending:
+            timeout = self._send_timeout
+            if timeout is not None:
+                deadline = sent_at + timeout
+                if now >= deadline:
+                    task = self._send_task
+                    if task is not None and not task.done():
+                        self._timed_out = True
+                        task.cancel()
+                    return
+                due = deadline
+            if heartbeat is not None:
+                beat = sent_at + heartbeat
+                due = min(due, beat if beat > now else now + heartbeat)
+        elif heartbeat is not None:
+            due = sent_at + heartbeat
+            if now >= due:
                 outbox.tick()
-            due = now + seconds
-        self._beat_handle = self._loop.call_at(due, self._beat)
+                due = now + heartbeat
+        if due != math.inf:
+            self._timers.schedule(self, due)
 
     # ---- watcher
 
@@ -697,42 +841,40 @@ class StreamRun(Generic[_T]):
         loop = self._loop = asyncio.get_running_loop()
         self._outbox = _Outbox(settings.max_buffered_events, coalesce=settings.coalesce, loop=loop)
         self._sent_at = loop.time()
+        self._timers = _timers_of(loop)
         self._asgi_send = send
         self._shutdown_requested = False
         self._decided: asyncio.Future[None] = loop.create_future()
         tasks: list[asyncio.Task[Any]] = []
         monitor = settings.shutdown_monitor
         monitor.install_signal_handlers()
+        subscription = monitor.register(self._request_shutdown)
         try:
-            with monitor.subscribe(self._request_shutdown):
-                try:
-                    await send(start)
-                    opening = self._encoder.opening()
-                    if opening:
-                        await self._send(send, opening, more_body=True, task=asyncio.current_task())
-                except (_ClientGone, OSError):
-                    self._status, self._disconnected = "cancelled", True
-                else:
-                    if settings.heartbeat_seconds is not None and settings.heartbeat is not None:
-                        self._beat_handle = loop.call_at(
-                            self._sent_at + settings.heartbeat_seconds, self._beat
-                        )
-                    producer = self._producer_task = asyncio.create_task(self._produce())
-                    sender = asyncio.create_task(self._send_loop(send))
-                    watcher = asyncio.create_task(self._watch(receive))
-                    tasks = [producer, sender, watcher]
-                    sender.add_done_callback(self._decide)
-                    watcher.add_done_callback(self._decide)
-                    await self._supervise(producer, sender, watcher)
+            try:
+                await send(start)
+                opening = self._encoder.opening()
+                if opening:
+                    await self._send(send, opening, more_body=True, task=asyncio.current_task())
+            except (_ClientGone, OSError):
+                self._status, self._disconnected = "cancelled", True
+            else:
+                if self._heartbeat_seconds is not None:
+                    self._timers.schedule(self, self._sent_at + self._heartbeat_seconds)
+                # The sender first: it is waiting for an item by the time the source
+                # yields its first one, which then goes out directly, not via the outbox.
+                sender = asyncio.create_task(self._send_loop(send))
+                producer = self._producer_task = asyncio.create_task(self._produce())
+                watcher = asyncio.create_task(self._watch(receive))
+                tasks = [producer, sender, watcher]
+                sender.add_done_callback(self._decide)
+                watcher.add_done_callback(self._decide)
+                await self._supervise(producer, sender, watcher)
         except asyncio.CancelledError:
             self._status = "cancelled"
             raise
         finally:
-            for handle in (self._beat_handle, self._watchdog):
-                if handle is not None:
-                    handle.cancel()
-            self._beat_handle = None
-            self._watchdog = None
+            monitor.unregister(subscription)
+            self._timers.cancel(self)
             for task in tasks:
                 # A producer already being cancelled is closing its source: a second cancel
                 # would interrupt that cleanup (e.g. closing the model's HTTP request), which

@@ -104,18 +104,32 @@ class ShutdownMonitor:
         Raises:
             RuntimeError: no event loop is running.
         """
+        key = self.register(callback)
+        try:
+            yield
+        finally:
+            self.unregister(key)
+
+    def register(self, callback: Callable[[], None]) -> int:
+        """Like :meth:`subscribe`, without a context manager: returns the key that
+        :meth:`unregister` takes (a stream holds an int, not a generator).
+
+        Raises:
+            RuntimeError: no event loop is running.
+        """
         loop = asyncio.get_running_loop()
         with self._lock:
             key = self._next_key
             self._next_key += 1
             self._callbacks[key] = (loop, callback)
-        try:
-            if self._requested:
-                loop.call_soon(callback)
-            yield
-        finally:
-            with self._lock:
-                self._callbacks.pop(key, None)
+        if self._requested:
+            loop.call_soon(callback)
+        return key
+
+    def unregister(self, key: int) -> None:
+        """Stop calling the callback that :meth:`register` returned ``key`` for (idempotent)."""
+        with self._lock:
+            self._callbacks.pop(key, None)
 
     def install_signal_handlers(
         self, signals: tuple[signal.Signals, ...] = SHUTDOWN_SIGNALS
