@@ -605,7 +605,8 @@ class StreamRun(Generic[_T]):
         """Send an item from the producer task (the sender is idle and nothing is queued).
 
         The hot path of a stream that is not coalesced: it does what :meth:`_send` does, minus
-        the wait for another send (there is none), in one coroutine.
+        the wait for another send (there is none). :meth:`_produce` inlines the same steps for
+        an iterable source (no coroutine per event).
         """
         outbox = self._outbox
         self._sent_at = started = self._loop.time()
@@ -616,41 +617,56 @@ class StreamRun(Generic[_T]):
                 self._timers.schedule(self, started + timeout)
         self._send_task = self._producer_task
         outbox.sending = True
-        failure: Exception | None = None
         try:
             await self._asgi_send(  # type: ignore[misc]  # set before the producer starts
                 {"type": "http.response.body", "body": data, "more_body": True}
             )
-        except asyncio.CancelledError:
-            task = self._send_task
-            if not (self._timed_out and task is not None and task.uncancel() == 0):
-                raise
-            failure = _SendTimeout(self._send_timeout or 0.0)
-        except OSError:
-            failure = _ClientGone()  # ASGI 2.4: a send to a client that has gone
-        except Exception as exc:
-            failure = exc
+        except BaseException as exc:
+            self._direct_send_failed(exc)
         finally:
             outbox.sending = False
-            idle_waiter = self._idle_waiter
-            if idle_waiter is not None and not idle_waiter.done():
-                idle_waiter.set_result(None)
-        if failure is not None:
-            self._send_failure = failure
-            self._decide()
-            raise _StopStream
+            if self._idle_waiter is not None:
+                self._wake_idle()
         self._events_sent += events
         self._direct_sends += 1
-        if self._direct_sends >= DIRECT_SENDS_BEFORE_YIELD:
-            # A send that does not block (a fast client, or one that has gone under ASGI 2.3,
-            # where sends are dropped) never yields to the loop; nor may a fast source. Yield
-            # now and then so the watcher (and every other stream) still runs.
-            self._direct_sends = 0
-            await asyncio.sleep(0)
+        if self._direct_sends >= DIRECT_SENDS_BEFORE_YIELD or self._stop_after_send:
+            await self._after_direct()
+
+    def _direct_send_failed(self, exc: BaseException) -> None:
+        """A direct send raised ``exc``: re-raise a cancel that is not the send timeout's;
+        otherwise keep the failure for the supervisor and stop the producer."""
+        failure: BaseException
+        if isinstance(exc, asyncio.CancelledError):
+            task = self._send_task
+            if not (self._timed_out and task is not None and task.uncancel() == 0):
+                raise exc
+            failure = _SendTimeout(self._send_timeout or 0.0)
+        elif isinstance(exc, OSError):
+            failure = _ClientGone()  # ASGI 2.4: a send to a client that has gone
+        elif isinstance(exc, Exception):
+            failure = exc
+        else:
+            raise exc
+        self._send_failure = failure
+        self._decide()
+        raise _StopStream from None
+
+    def _wake_idle(self) -> None:
+        idle_waiter = self._idle_waiter
+        if idle_waiter is not None and not idle_waiter.done():
+            idle_waiter.set_result(None)
+
+    async def _after_direct(self) -> None:
+        """Every ``DIRECT_SENDS_BEFORE_YIELD`` direct sends, or when a shutdown came during one."""
         if self._stop_after_send:
             # A shutdown came while this send was in flight: stop here, as a cancel would
             # have, without interrupting the send.
             raise asyncio.CancelledError
+        # A send that does not block (a fast client, or one that has gone under ASGI 2.3, where
+        # sends are dropped) never yields to the loop; nor may a fast source. Yield now and then
+        # so the watcher (and every other stream) still runs.
+        self._direct_sends = 0
+        await asyncio.sleep(0)
 
     async def _produce(self) -> None:
         outbox = self._outbox
@@ -666,10 +682,16 @@ class StreamRun(Generic[_T]):
                 else:
                     iterator = _ThreadIterator(source)  # type: ignore[arg-type]  # an iterable
                 direct = self._direct
+                encode = encoder.encode
+                loop_time = self._loop.time
+                timeout = self._send_timeout
+                me = self._producer_task
+                asgi_send: Send = self._asgi_send  # type: ignore[assignment]  # set by run()
                 async for item in iterator:
-                    data, events = encoder.encode(item)
+                    data, events = encode(item)
                     if data:
-                        # As in _emit: send from here when the sender is idle.
+                        # As in _emit: send from here when the sender is idle (the steps of
+                        # _send_now, inlined: this is the hot path).
                         getter = outbox._getter
                         if (
                             direct
@@ -677,7 +699,30 @@ class StreamRun(Generic[_T]):
                             and not getter.done()
                             and not outbox.sending
                         ):
-                            await self._send_now(data, events)
+                            self._sent_at = started = loop_time()
+                            if timeout is not None:
+                                at = self._timer_at
+                                if at is None or at > started + timeout:
+                                    self._timers.schedule(self, started + timeout)
+                            self._send_task = me
+                            outbox.sending = True
+                            try:
+                                await asgi_send(
+                                    {"type": "http.response.body", "body": data, "more_body": True}
+                                )
+                            except BaseException as exc:
+                                self._direct_send_failed(exc)
+                            finally:
+                                outbox.sending = False
+                                if self._idle_waiter is not None:
+                                    self._wake_idle()
+                            self._events_sent += events
+                            self._direct_sends += 1
+                            if (
+                                self._direct_sends >= DIRECT_SENDS_BEFORE_YIELD
+                                or self._stop_after_send
+                            ):
+                                await self._after_direct()
                         else:
                             await outbox.put(data, events)
                     if encoder.finished:
