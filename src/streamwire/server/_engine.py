@@ -252,6 +252,7 @@ class _Outbox:
         "_maxsize",
         "_putters",
         "finished",
+        "idle",
         "sending",
     )
 
@@ -266,12 +267,16 @@ class _Outbox:
         self.finished = False
         #: True while the sender is inside an ASGI ``send`` (set by :class:`StreamRun`).
         self.sending = False
+        #: True while the sender waits in :meth:`get` for an item and nothing woke it yet: it
+        #: holds no item and sends nothing, so the producer may send an item itself.
+        self.idle = False
 
     def __len__(self) -> int:
         items = self._items
         return len(items) if items is not None else 0
 
     def _wake_getter(self) -> None:
+        self.idle = False
         getter = self._getter
         if getter is not None and not getter.done():
             getter.set_result(None)
@@ -311,6 +316,7 @@ class _Outbox:
             items = self._items = collections.deque()
         items.append((data, events))
         self._bytes += len(data)
+        self.idle = False
         getter = self._getter
         if getter is not None and not getter.done():
             getter.set_result(None)
@@ -372,10 +378,12 @@ class _Outbox:
                 return _END
             getter = self._loop.create_future()
             self._getter = getter
+            self.idle = True
             try:
                 await getter
             finally:
                 self._getter = None
+                self.idle = False
             if not self._items:
                 return _END if self.finished else _TICK
         return self.take()
@@ -463,11 +471,11 @@ def _timers_of(loop: asyncio.AbstractEventLoop) -> _Timers:
 # --------------------------------------------------------------------------------------------
 # One stream.
 
-# 64: the producer's direct sends in a row after which it yields to the event loop once. Sends
+# 256: the producer's direct sends in a row after which it yields to the event loop once. Sends
 # that never block (a client that keeps up, or one that left under ASGI 2.3, where sends are
 # dropped) would otherwise let a source that never waits hold the loop for good, and the watcher
-# would never see the disconnect. One yield per 64 events costs about 1% of an event each.
-DIRECT_SENDS_BEFORE_YIELD = 64
+# would never see the disconnect. One yield per 256 events costs well under 1% per event.
+DIRECT_SENDS_BEFORE_YIELD = 256
 
 
 class _SendTimeout(Exception):
@@ -595,8 +603,7 @@ class StreamRun(Generic[_T]):
             outbox = self._outbox
             # The sender waits for an item (so it holds none) and no send is in flight: send
             # from here, without a hop to the sender task.
-            getter = outbox._getter
-            if self._direct and getter is not None and not getter.done() and not outbox.sending:
+            if self._direct and outbox.idle and not outbox.sending:
                 await self._send_now(data, events)
             else:
                 await outbox.put(data, events)
@@ -684,21 +691,22 @@ class StreamRun(Generic[_T]):
                 direct = self._direct
                 encode = encoder.encode
                 loop_time = self._loop.time
+                # With a heartbeat no longer than the send timeout, the stream's deadline is
+                # always armed and never later than a send's timeout: no check per send.
                 timeout = self._send_timeout
+                heartbeat = self._heartbeat_seconds
+                if timeout is not None and heartbeat is not None and heartbeat <= timeout:
+                    timeout = None
                 me = self._producer_task
                 asgi_send: Send = self._asgi_send  # type: ignore[assignment]  # set by run()
+                in_a_row = 0
                 async for item in iterator:
                     data, events = encode(item)
                     if data:
                         # As in _emit: send from here when the sender is idle (the steps of
-                        # _send_now, inlined: this is the hot path).
-                        getter = outbox._getter
-                        if (
-                            direct
-                            and getter is not None
-                            and not getter.done()
-                            and not outbox.sending
-                        ):
+                        # _send_now, inlined: this is the hot path). Only the producer sends
+                        # while the sender is idle, so no send is in flight.
+                        if direct and outbox.idle:
                             self._sent_at = started = loop_time()
                             if timeout is not None:
                                 at = self._timer_at
@@ -717,11 +725,9 @@ class StreamRun(Generic[_T]):
                                 if self._idle_waiter is not None:
                                     self._wake_idle()
                             self._events_sent += events
-                            self._direct_sends += 1
-                            if (
-                                self._direct_sends >= DIRECT_SENDS_BEFORE_YIELD
-                                or self._stop_after_send
-                            ):
+                            in_a_row += 1
+                            if in_a_row >= DIRECT_SENDS_BEFORE_YIELD or self._stop_after_send:
+                                in_a_row = 0
                                 await self._after_direct()
                         else:
                             await outbox.put(data, events)
