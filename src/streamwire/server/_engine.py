@@ -227,6 +227,8 @@ def check_source(source: object, *, allow_text: bool = False) -> None:
 
 _TICK = object()  # the heartbeat interval passed with nothing to send
 _END = object()  # nothing more will come
+_DECIDE = object()  # the sender must hand over to the supervisor (see StreamRun._supervise)
+_DONE = object()  # the sender sent the stream's last bytes
 
 # 64 KiB: while the sender is not blocked in a send, a coalescing stream lets the producer run
 # ahead of max_buffered_events up to this many bytes, so one send carries a big batch (about a
@@ -253,6 +255,7 @@ class _Outbox:
         "_putters",
         "finished",
         "idle",
+        "interrupted",
         "sending",
     )
 
@@ -270,6 +273,9 @@ class _Outbox:
         #: True while the sender waits in :meth:`get` for an item and nothing woke it yet: it
         #: holds no item and sends nothing, so the producer may send an item itself.
         self.idle = False
+        #: Set by :meth:`interrupt`: something the sender must look at came (a disconnect, a
+        #: shutdown, a failed send of the producer's); cleared by the sender.
+        self.interrupted = False
 
     def __len__(self) -> int:
         items = self._items
@@ -339,6 +345,11 @@ class _Outbox:
                 putter.set_result(None)
         return True
 
+    def interrupt(self) -> None:
+        """Make the sender's :meth:`get` return ``_DECIDE`` (now, or at its next call)."""
+        self.interrupted = True
+        self._wake_getter()
+
     def tick(self) -> None:
         """Wake a waiting :meth:`get` with ``_TICK`` (nothing is waiting to be sent)."""
         if not self._items and not self.finished:
@@ -372,10 +383,16 @@ class _Outbox:
         return b"".join(parts), events
 
     async def get(self) -> tuple[bytes, int] | object:
-        """The next item, ``_TICK`` when :meth:`tick` woke it with none, or ``_END``."""
-        if not self._items:
+        """``_DECIDE`` after :meth:`interrupt`; else the next item, ``_TICK`` when :meth:`tick`
+        woke it with none, or ``_END``."""
+        woken = False
+        while not self.interrupted:
+            if self._items:
+                return self.take()
             if self.finished:
                 return _END
+            if woken:
+                return _TICK
             getter = self._loop.create_future()
             self._getter = getter
             self.idle = True
@@ -384,9 +401,8 @@ class _Outbox:
             finally:
                 self._getter = None
                 self.idle = False
-            if not self._items:
-                return _END if self.finished else _TICK
-        return self.take()
+            woken = True
+        return _DECIDE
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,6 +504,10 @@ class _ClientGone(Exception):
     """A send failed because the client has gone (ASGI 2.4 servers raise OSError)."""
 
 
+class _Interrupted(Exception):
+    """The response's own send was cancelled because the client left (the watcher saw it)."""
+
+
 class _StopStream(BaseException):
     """Ends the producer after its own send failed (the supervisor has the failure); a
     BaseException so that neither the source's error handling nor an emitter's
@@ -520,7 +540,6 @@ class StreamRun(Generic[_T]):
     __slots__ = (
         "_abort",
         "_asgi_send",
-        "_decided",
         "_direct",
         "_direct_sends",
         "_disconnected",
@@ -529,7 +548,9 @@ class StreamRun(Generic[_T]):
         "_events_sent",
         "_heartbeat_seconds",
         "_idle_waiter",
+        "_interrupting",
         "_loop",
+        "_me",
         "_outbox",
         "_producer_task",
         "_raise",
@@ -545,6 +566,7 @@ class StreamRun(Generic[_T]):
         "_source_error",
         "_status",
         "_stop_after_send",
+        "_supervising",
         "_timed_out",
         "_timer_at",
         "_timers",
@@ -589,6 +611,11 @@ class StreamRun(Generic[_T]):
         self._send_failure: Exception | None = None
         self._stop_after_send = False
         self._idle_waiter: asyncio.Future[None] | None = None
+        # The response's own task, which is the sender; whether it runs the stream (so a
+        # disconnect may interrupt its send); whether it is being interrupted.
+        self._me: asyncio.Task[Any] | None = None
+        self._supervising = False
+        self._interrupting = False
 
     # ---- producer
 
@@ -752,23 +779,36 @@ class StreamRun(Generic[_T]):
 
     # ---- sender
 
-    async def _send_loop(self, send: Send) -> None:
-        me = asyncio.current_task()
+    async def _send_loop(self, send: Send) -> object:
+        """The sender: send what the outbox gives until the stream's last bytes (``_DONE``) or
+        until :meth:`_Outbox.interrupt` hands over to the supervisor (``_DECIDE``).
+
+        It runs in the response's own task (no task of its own).
+
+        Raises:
+            _SendTimeout, _ClientGone, _Interrupted: a send timed out, failed, or was cut
+                short by a disconnect.
+            _Aborted: the source failed and the format cannot say so in-band.
+            Exception: whatever else ASGI ``send`` raised.
+        """
+        me = self._me
         outbox = self._outbox
         heartbeat = self._settings.heartbeat
         coalesce = self._settings.coalesce
         while True:
             got = await outbox.get()
+            if got is _DECIDE:
+                return _DECIDE
             if got is _END:
                 if self._abort:
                     raise _Aborted
                 await self._send(send, b"", more_body=False, task=me)
-                return
+                return _DONE
             if got is _TICK:
                 if heartbeat is not None:
                     await self._send(send, heartbeat, more_body=True, task=me)
                 continue
-            data, events = got  # type: ignore[misc]  # neither sentinel: an item
+            data, events = got  # type: ignore[misc]  # no sentinel: an item
             if coalesce:
                 data, events = outbox.take_batch(data, events)
             last = outbox.finished and not outbox
@@ -781,7 +821,7 @@ class StreamRun(Generic[_T]):
             await self._send(send, data, more_body=not last, task=me)
             self._events_sent += events
             if last:
-                return
+                return _DONE
 
     async def _send(
         self, send: Send, body: bytes, *, more_body: bool, task: asyncio.Task[Any] | None
@@ -812,6 +852,10 @@ class StreamRun(Generic[_T]):
             task = self._send_task
             if self._timed_out and task is not None and task.uncancel() == 0:
                 raise _SendTimeout(self._send_timeout or 0.0) from None
+            if self._interrupting and task is not None:
+                self._interrupting = False
+                if task.uncancel() == 0:
+                    raise _Interrupted from None
             raise
         except OSError as exc:
             # ASGI 2.4: a send to a client that has gone raises OSError.
@@ -895,7 +939,7 @@ class StreamRun(Generic[_T]):
         self._timers = _timers_of(loop)
         self._asgi_send = send
         self._shutdown_requested = False
-        self._decided: asyncio.Future[None] = loop.create_future()
+        self._me = asyncio.current_task()
         tasks: list[asyncio.Task[Any]] = []
         monitor = settings.shutdown_monitor
         monitor.install_signal_handlers()
@@ -905,25 +949,25 @@ class StreamRun(Generic[_T]):
                 await send(start)
                 opening = self._encoder.opening()
                 if opening:
-                    await self._send(send, opening, more_body=True, task=asyncio.current_task())
+                    await self._send(send, opening, more_body=True, task=self._me)
             except (_ClientGone, OSError):
                 self._status, self._disconnected = "cancelled", True
             else:
                 if self._heartbeat_seconds is not None:
                     self._timers.schedule(self, self._sent_at + self._heartbeat_seconds)
-                # The sender first: it is waiting for an item by the time the source
+                # This task is the sender: it is waiting for an item by the time the source
                 # yields its first one, which then goes out directly, not via the outbox.
-                sender = asyncio.create_task(self._send_loop(send))
                 producer = self._producer_task = asyncio.create_task(self._produce())
                 watcher = asyncio.create_task(self._watch(receive))
-                tasks = [producer, sender, watcher]
-                sender.add_done_callback(self._decide)
-                watcher.add_done_callback(self._decide)
-                await self._supervise(producer, sender, watcher)
+                tasks = [producer, watcher]
+                watcher.add_done_callback(self._watcher_done)
+                self._supervising = True
+                await self._supervise(send, producer, watcher)
         except asyncio.CancelledError:
             self._status = "cancelled"
             raise
         finally:
+            self._supervising = False
             monitor.unregister(subscription)
             self._timers.cancel(self)
             for task in tasks:
@@ -937,8 +981,6 @@ class StreamRun(Generic[_T]):
                 for task in tasks[1:]:
                     with contextlib.suppress(BaseException):
                         await task
-            if not self._decided.done():
-                self._decided.cancel()
             if self._disconnected and settings.on_disconnect is not None:
                 await call_callback("on_disconnect", settings.on_disconnect)
             if self._status == "completed" and self._source_error is not None:
@@ -951,25 +993,29 @@ class StreamRun(Generic[_T]):
         return outcome
 
     async def _supervise(
-        self,
-        producer: asyncio.Task[None],
-        sender: asyncio.Task[None],
-        watcher: asyncio.Task[bool],
+        self, send: Send, producer: asyncio.Task[None], watcher: asyncio.Task[bool]
     ) -> None:
-        """Wait for the first event that decides the outcome: the sender ends (the stream is
-        complete, or a send failed or timed out), the client leaves, or a shutdown begins.
+        """Run the sender until the first event that decides the outcome: the stream is sent
+        (or a send failed or timed out), the client leaves, or a shutdown begins.
 
-        Each of them resolves one future (``_decide``), which costs less per stream than
-        ``asyncio.wait`` on the three.
+        Each of the others interrupts the sender (:meth:`_decide`), which then returns here.
         """
         receive_broke = False
+        outbox = self._outbox
         while True:
-            await self._decided
+            try:
+                got = await self._send_loop(send)
+            except _Interrupted:
+                got = _DECIDE
+            except Exception as exc:
+                self._take_result(exc)
+                return
+            if got is _DONE:
+                self._take_result(None)
+                return
+            outbox.interrupted = False
             if self._send_failure is not None:
                 self._take_result(self._send_failure)
-                return
-            if sender.done():
-                self._take_result(sender.exception())
                 return
             if watcher.done() and not receive_broke:
                 if watcher.result():
@@ -977,14 +1023,25 @@ class StreamRun(Generic[_T]):
                     return
                 receive_broke = True  # noticed at the next send instead
             if self._shutdown_requested:
-                await self._drain_for_shutdown(producer, sender, watcher)
+                await self._drain_for_shutdown(send, producer, watcher)
                 return
-            self._decided = self._loop.create_future()
 
-    def _decide(self, _: object = None) -> None:
-        decided = self._decided
-        if not decided.done():
-            decided.set_result(None)
+    def _decide(self) -> None:
+        """Hand the sender over to the supervisor as soon as it is not sending (a request
+        that comes before the stream starts is seen when it does)."""
+        self._outbox.interrupt()
+
+    def _watcher_done(self, watcher: asyncio.Task[bool]) -> None:
+        if watcher.cancelled() or not self._supervising:
+            return
+        if not watcher.exception() and watcher.result():
+            # The client left: a send of this task's that is blocked ends now.
+            outbox = self._outbox
+            me = self._me
+            if outbox.sending and self._send_task is me and me is not None:
+                self._interrupting = True
+                me.cancel()
+        self._decide()
 
     def _request_shutdown(self) -> None:
         self._shutdown_requested = True
@@ -1014,39 +1071,38 @@ class StreamRun(Generic[_T]):
             self._status, self._error, self._raise = "error", exc, exc
 
     async def _drain_for_shutdown(
-        self,
-        producer: asyncio.Task[None],
-        sender: asyncio.Task[None],
-        watcher: asyncio.Task[bool],
+        self, send: Send, producer: asyncio.Task[None], watcher: asyncio.Task[bool]
     ) -> None:
         """Stop the source, send what is buffered and the shutdown notice, within the grace."""
         grace = self._settings.shutdown_grace_seconds
-        deadline = time.monotonic() + grace
+        deadline = self._loop.time() + grace
         if self._outbox.sending and self._send_task is producer:
             self._stop_after_send = True  # it stops when its send is done
         else:
             producer.cancel()
         await asyncio.wait({producer}, timeout=grace)
-        if not self._outbox.finished:
-            self._shutdown = self._outbox.finish(self._encoder.shutdown())
+        outbox = self._outbox
+        if not outbox.finished:
+            self._shutdown = outbox.finish(self._encoder.shutdown())
         self._status = "shutdown" if self._shutdown else "completed"
-        waiting: set[asyncio.Future[Any]] = {sender}
-        if not watcher.done():
-            waiting.add(watcher)
         while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            done, _ = await asyncio.wait(
-                waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-            if not done:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    got = await self._send_loop(send)
+            except TimeoutError:
                 logger.info("a stream did not end within shutdown_grace_seconds=%s", grace)
                 self._status = "shutdown"
                 return
-            if sender in done:
-                self._take_result(sender.exception())
+            except _Interrupted:
+                got = _DECIDE
+            except Exception as exc:
+                self._take_result(exc)
                 return
-            waiting.discard(watcher)
-            if watcher.result():
+            if got is _DONE:
+                self._take_result(None)
+                return
+            outbox.interrupted = False
+            if watcher.done() and not watcher.cancelled() and watcher.result():
                 self._status, self._disconnected = "cancelled", True
                 return
 
