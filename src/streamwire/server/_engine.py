@@ -5,19 +5,20 @@ One stream is four cooperating parts (``docs/architecture.md`` draws them):
 * the **producer** task runs the source (an async iterable, a sync iterable in a thread, or an
   emitter) and sends each encoded item itself when the sender is idle (not coalescing), or
   else puts it into the :class:`_Outbox`, waiting while it is full;
-* the **sender** task takes items out and hands each to ASGI ``send`` at once (one send per
-  item, or the items already waiting when coalescing), and a heartbeat when the stream's
-  heartbeat timer finds nothing sent for ``heartbeat_seconds``; a per-stream watchdog timer
-  drops the client when a send takes longer than ``send_timeout_seconds``;
+* the **sender**, which is the response's own task, takes items out and hands each to ASGI
+  ``send`` at once (one send per item, or the items already waiting when coalescing), and a
+  heartbeat when the stream's deadline in the loop's shared :class:`_Timers` finds nothing sent
+  for ``heartbeat_seconds``; the same deadline drops the client when a send takes longer than
+  ``send_timeout_seconds``;
 * the **watcher** task reads ``receive()`` until ``http.disconnect``, so a client that leaves is
   noticed while the source still waits on the model, whatever ASGI spec version the server
   reports;
 * the **shutdown** callback, from a :class:`~streamwire.server.shutdown.ShutdownMonitor`, ends
   the stream with the format's shutdown notice within ``shutdown_grace_seconds``.
 
-The response coroutine waits for the first of these to settle the outcome, then cancels the rest,
-closes the source (``aclose()`` for async generators, ``close()`` in a thread for sync ones), and
-calls ``on_disconnect`` / ``on_close``.
+The watcher, the shutdown callback and a failed send of the producer's interrupt the sender,
+which then settles the outcome, cancels the rest, closes the source (``aclose()`` for async
+generators, ``close()`` in a thread for sync ones), and calls ``on_disconnect`` / ``on_close``.
 """
 
 from __future__ import annotations
