@@ -35,6 +35,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+import msgspec
 from starlette.types import Message, Receive, Send
 
 from streamwire.protocol.errors import InvalidArgumentError
@@ -718,6 +719,11 @@ class StreamRun(Generic[_T]):
                     iterator = _ThreadIterator(source)  # type: ignore[arg-type]  # an iterable
                 direct = self._direct
                 encode = encoder.encode
+                # An encoder may say how it frames a str item (JSON-encoded text between two
+                # fixed byte strings); the loop then builds those bytes without a call.
+                text_frame: tuple[bytes, bytes] | None = getattr(encoder, "text_frame", None)
+                prefix, suffix = text_frame if text_frame is not None else (b"", b"")
+                json_encode = msgspec.json.encode
                 loop_time = self._loop.time
                 # With a heartbeat no longer than the send timeout, the stream's deadline is
                 # always armed and never later than a send's timeout: no check per send.
@@ -729,7 +735,10 @@ class StreamRun(Generic[_T]):
                 asgi_send: Send = self._asgi_send  # type: ignore[assignment]  # set by run()
                 in_a_row = 0
                 async for item in iterator:
-                    data, events = encode(item)
+                    if text_frame is not None and type(item) is str:
+                        data, events = prefix + json_encode(item) + suffix, 1
+                    else:
+                        data, events = encode(item)
                     if data:
                         # As in _emit: send from here when the sender is idle (the steps of
                         # _send_now, inlined: this is the hot path). Only the producer sends

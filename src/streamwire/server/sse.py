@@ -122,7 +122,7 @@ def _as_chunk(item: object) -> Chunk:
 class _SSEEncoder:
     """Items -> SSE bytes in one dialect, for one stream."""
 
-    __slots__ = ("_encoder", "_retry_ms", "_shutdown_retry", "finished")
+    __slots__ = ("_encoder", "_retry_ms", "_shutdown_retry", "finished", "text_frame")
 
     def __init__(self, dialect: Dialect, *, retry_ms: int | None) -> None:
         native = dialect is get_dialect("native")
@@ -130,6 +130,9 @@ class _SSEEncoder:
         self._retry_ms = retry_ms
         self._shutdown_retry = dialect.name not in _NO_RETRY_FIELD
         self.finished = False
+        #: A ``str`` item's bytes are ``prefix + msgspec.json.encode(item) + suffix`` (the
+        #: native dialect): the stream engine builds them itself, without a call per item.
+        self.text_frame = (_TEXT_PREFIX, _TEXT_SUFFIX) if native else None
 
     def _chunk(self, chunk: Chunk) -> tuple[bytes, int]:
         if isinstance(chunk, Done):
