@@ -272,7 +272,7 @@ class _Outbox:
         self.finished = False
         #: True while the sender is inside an ASGI ``send`` (set by :class:`StreamRun`).
         self.sending = False
-        #: True while the sender waits in :meth:`get` for an item and nothing woke it yet: it
+        #: True while the sender waits on :meth:`wait` for an item and nothing woke it yet: it
         #: holds no item and sends nothing, so the producer may send an item itself.
         self.idle = False
         #: Set by :meth:`interrupt`: something the sender must look at came (a disconnect, a
@@ -348,12 +348,12 @@ class _Outbox:
         return True
 
     def interrupt(self) -> None:
-        """Make the sender's :meth:`get` return ``_DECIDE`` (now, or at its next call)."""
+        """Make the sender's next :meth:`poll` return ``_DECIDE`` (waking it if it waits)."""
         self.interrupted = True
         self._wake_getter()
 
     def tick(self) -> None:
-        """Wake a waiting :meth:`get` with ``_TICK`` (nothing is waiting to be sent)."""
+        """Wake a waiting sender with nothing to send: its :meth:`poll` then gives ``_TICK``."""
         if not self._items and not self.finished:
             self._wake_getter()
 
@@ -384,27 +384,28 @@ class _Outbox:
             self._wake_putter()
         return b"".join(parts), events
 
-    async def get(self) -> tuple[bytes, int] | object:
-        """``_DECIDE`` after :meth:`interrupt`; else the next item, ``_TICK`` when :meth:`tick`
-        woke it with none, or ``_END``."""
-        woken = False
-        while not self.interrupted:
-            if self._items:
-                return self.take()
-            if self.finished:
-                return _END
-            if woken:
-                return _TICK
-            getter = self._loop.create_future()
-            self._getter = getter
-            self.idle = True
-            try:
-                await getter
-            finally:
-                self._getter = None
-                self.idle = False
-            woken = True
-        return _DECIDE
+    def poll(self, woken: bool) -> tuple[bytes, int] | object | None:
+        """What the sender does next: ``_DECIDE`` after :meth:`interrupt`; else the next item;
+        ``_END``; ``_TICK`` if ``woken`` (by :meth:`tick`) with none; ``None``: wait on
+        :meth:`wait`'s future. (No coroutine: an idle stream's sender holds no frame for it.)"""
+        if self.interrupted:
+            return _DECIDE
+        if self._items:
+            return self.take()
+        if self.finished:
+            return _END
+        return _TICK if woken else None
+
+    def wait(self) -> asyncio.Future[None]:
+        """The future the sender awaits until something arrives; call :meth:`waited` after."""
+        getter = self._getter = self._loop.create_future()
+        self.idle = True
+        return getter
+
+    def waited(self) -> None:
+        """The sender stopped waiting (woken or cancelled)."""
+        self._getter = None
+        self.idle = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -805,8 +806,17 @@ class StreamRun(Generic[_T]):
         outbox = self._outbox
         heartbeat = self._settings.heartbeat
         coalesce = self._settings.coalesce
+        woken = False
         while True:
-            got = await outbox.get()
+            got = outbox.poll(woken)
+            if got is None:
+                try:
+                    await outbox.wait()
+                finally:
+                    outbox.waited()
+                woken = True
+                continue
+            woken = False
             if got is _DECIDE:
                 return _DECIDE
             if got is _END:
