@@ -828,6 +828,8 @@ class StreamRun(Generic[_T]):
                 if heartbeat is not None:
                     await self._send(send, heartbeat, more_body=True, task=me)
                 continue
+            data: bytes
+            events: int
             data, events = got  # type: ignore[misc]  # no sentinel: an item
             if coalesce:
                 data, events = outbox.take_batch(data, events)
