@@ -859,8 +859,8 @@ class StreamRun(Generic[_T]):
             finally:
                 self._idle_waiter = None
         self._send_task = task
-        # One timestamp per send is all the heartbeat and the send timeout cost per event: their
-        # timers (one each per stream) compare it with the clock when they fire.
+        # One timestamp per send is all the heartbeat and the send timeout cost per event: the
+        # stream's deadline in the loop's shared timers compares it with the clock when it comes.
         self._sent_at = started = self._loop.time()
         timeout = self._send_timeout
         if timeout is not None:
@@ -882,6 +882,12 @@ class StreamRun(Generic[_T]):
         except OSError as exc:
             # ASGI 2.4: a send to a client that has gone raises OSError.
             raise _ClientGone from exc
+        else:
+            if self._interrupting and task is not None:
+                # The send swallowed the disconnect's cancel: undo it, and let the supervisor
+                # (already interrupted through the outbox) see the disconnect.
+                self._interrupting = False
+                task.uncancel()
         finally:
             outbox.sending = False
             idle_waiter = self._idle_waiter
