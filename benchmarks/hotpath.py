@@ -19,7 +19,7 @@ import asyncio
 import gc
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvloop
@@ -27,7 +27,7 @@ import uvloop
 from streamwire.server import sse
 from streamwire.sse import ServerSentEvent
 
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
 DATA = "x" * 16
 
 

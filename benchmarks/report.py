@@ -16,6 +16,7 @@ import statistics
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +283,9 @@ def evaluate_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     def verdict(ok: bool | None) -> str:
         return "not measured" if ok is None else ("PASS" if ok else "FAIL")
 
-    def ratio_target(name: str, a: str, b: str, key: str, bound: float, data: dict[str, Runs]):
+    def ratio_target(
+        name: str, a: str, b: str, key: str, bound: float, data: dict[str, Runs]
+    ) -> None:
         if a not in impls or a not in data or b not in data:
             out.append((name, "not measured", f"{a} or {b} missing"))
             return
@@ -475,6 +478,11 @@ def render_summary(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _series(data: dict[str, Runs], key: str, impl: str) -> list[float]:
+    """The values of ``key`` over the runs of ``impl`` in one scenario's ``data``."""
+    return values(data.get(impl, []), key)
+
+
 def render_chart(results: dict[str, Any], path: Path) -> None:
     """Draw the headline numbers as bars (median) with range whiskers into ``path`` (PNG)."""
     import matplotlib
@@ -496,7 +504,7 @@ def render_chart(results: dict[str, Any], path: Path) -> None:
             (
                 f"One stream, {p['size']} B events: events/s",
                 "events/s",
-                lambda i, k=key: values(one[k].get(i, []), "events_per_s"),
+                partial(_series, one[key], "events_per_s"),
                 None,
                 True,
             )
@@ -509,7 +517,7 @@ def render_chart(results: dict[str, Any], path: Path) -> None:
             (
                 f"{p['streams']} streams at {1000 / p['interval_ms']:g}/s: duration / nominal",
                 "median stream, x nominal",
-                lambda i, k=key: values(results["paced"][k].get(i, []), "duration_ratio_p50"),
+                partial(_series, results["paced"][key], "duration_ratio_p50"),
                 bound,
                 False,
             )
@@ -520,7 +528,7 @@ def render_chart(results: dict[str, Any], path: Path) -> None:
             (
                 f"{p['streams']} streams at {1000 / p['interval_ms']:g}/s: first-event p99",
                 "seconds",
-                lambda i: values(results["paced"]["pace50"].get(i, []), "first_event_p99_s"),
+                partial(_series, results["paced"]["pace50"], "first_event_p99_s"),
                 FIRST_EVENT_P99_TARGET_S,
                 False,
             )
@@ -530,7 +538,7 @@ def render_chart(results: dict[str, Any], path: Path) -> None:
             (
                 "Idle streams: server KiB per stream",
                 "KiB",
-                lambda i, k=key: values(results["idle"][k].get(i, []), "kib_per_stream"),
+                partial(_series, results["idle"][key], "kib_per_stream"),
                 None,
                 False,
             )
@@ -542,11 +550,10 @@ def render_chart(results: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4.6 * rows), squeeze=False)
     for ax in axes.flat[len(panels) :]:
         ax.axis("off")
-    for ax, (title, ylabel, get, bound, log) in zip(axes.flat, panels, strict=False):
+    for ax, (title, ylabel, get, target_line, log) in zip(axes.flat, panels, strict=False):
         meds, lows, highs = [], [], []
         for impl in impls:
-            s = summary(get(impl))
-            med, lo, hi = s if s is not None else (0.0, 0.0, 0.0)
+            med, lo, hi = summary(get(impl)) or (0.0, 0.0, 0.0)
             meds.append(med)
             lows.append(med - lo)
             highs.append(hi - med)
@@ -557,17 +564,20 @@ def render_chart(results: dict[str, Any], path: Path) -> None:
         ax.set_xticks(list(x), labels, fontsize=7, rotation=0)
         if log:
             ax.set_yscale("log")
-        elif bound is not None and bound > 1:  # a duration ratio: the interesting part is > 1
+        elif (
+            target_line is not None and target_line > 1
+        ):  # a duration ratio: the interesting part is > 1
             ax.set_ylim(
                 bottom=0.9,
-                top=max([bound * 1.05, *(m + h for m, h in zip(meds, highs, strict=True))]) * 1.03,
+                top=max([target_line * 1.05, *(m + h for m, h in zip(meds, highs, strict=True))])
+                * 1.03,
             )
-        if bound is not None:
-            ax.axhline(bound, color="red", linestyle="--", linewidth=1, label="target")
+        if target_line is not None:
+            ax.axhline(target_line, color="red", linestyle="--", linewidth=1, label="target")
             ax.legend(fontsize=7)
         for xi, med in zip(x, meds, strict=True):
             if med:
-                text = human(med) if log else f"{med:.3g}"
+                text = human(med) if log else (f"{med:.3f}" if med < 10 else f"{med:.1f}")
                 ax.annotate(text, (xi, med), ha="center", va="bottom", fontsize=7)
     runs = results["runs"]
     fig.suptitle(

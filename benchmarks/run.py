@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -593,7 +594,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, commit: str |
             for one in plan.one_stream:
                 log(f"scenario 1: one stream of {one.n} events of {one.size} B")
                 results["one_stream"][one.key] = measure_all(
-                    impls, runs, one.key, lambda i, c=one: measure_one_stream(i, c, log_dir), log
+                    impls,
+                    runs,
+                    one.key,
+                    partial(measure_one_stream, case=one, log_dir=log_dir),
+                    log,
                 )
                 checkpoint()
         if "paced" in scenarios:
@@ -603,14 +608,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, commit: str |
                     f"every {paced.interval_ms:g} ms"
                 )
                 results["paced"][paced.key] = measure_all(
-                    impls, runs, paced.key, lambda i, c=paced: measure_paced(i, c, log_dir), log
+                    impls, runs, paced.key, partial(measure_paced, case=paced, log_dir=log_dir), log
                 )
                 checkpoint()
         if "idle" in scenarios:
             for idle in plan.idle:
                 log(f"scenario 3: {idle.streams} idle streams")
                 results["idle"][idle.key] = measure_all(
-                    impls, runs, idle.key, lambda i, c=idle: measure_idle(i, c, log_dir), log
+                    impls, runs, idle.key, partial(measure_idle, case=idle, log_dir=log_dir), log
                 )
                 checkpoint()
         if "chat" in scenarios:
