@@ -36,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from streamwire.chat import (
+    BufferedResult,
     ChatRequest,
     ChatRequestError,
     collect_buffered_stream,
@@ -45,7 +46,7 @@ from streamwire.chat.messages import ChatMessage
 from streamwire.chat.schemas import SchemaRegistry, default_schemas
 from streamwire.protocol.chunks import Chunk, ErrorChunk, Start, TextDelta, Usage
 from streamwire.protocol.dialects import Dialect, get_dialect
-from streamwire.protocol.dialects.openai import chat_completion_object, openai_dialect
+from streamwire.protocol.dialects.openai import openai_dialect
 from streamwire.providers import Provider, get_provider
 from streamwire.server import ShutdownMiddleware, StreamOutcome, ndjson, sse, stream
 from streamwire.server.guards import Guard, GuardMiddleware, Rejection, bearer_token, rate_limit
@@ -202,20 +203,19 @@ class ChatServer:
             on_close=lambda outcome: self._log(stats, outcome),
         )
 
-    async def _buffered(self, request: ChatRequest, route: str) -> dict[str, Any]:
-        stats = _StreamStats(stream_id=f"msg_{uuid.uuid4().hex[:16]}", route=route)
-        started = time.monotonic()
-        result = await collect_buffered_stream(self._chunks(request, stats, extract=True))
-        answer: dict[str, Any] = result.to_json()
-        answer["id"] = stats.stream_id
+    async def _collect(
+        self, request: ChatRequest, stats: _StreamStats, *, extract: bool
+    ) -> BufferedResult:
+        """The whole answer at once (``"stream": false``), logged like a stream."""
+        result = await collect_buffered_stream(self._chunks(request, stats, extract=extract))
         outcome = StreamOutcome(
             status="completed",
             events_sent=0,
-            duration_seconds=time.monotonic() - started,
+            duration_seconds=time.monotonic() - stats.started,
             error=None,
         )
         self._log(stats, outcome)
-        return answer
+        return result
 
     # -- parsing ---------------------------------------------------------------------------
 
@@ -242,7 +242,10 @@ class ChatServer:
         except ChatRequestError as exc:
             return JSONResponse(exc.to_json(), status_code=exc.status)
         if not chat.stream:
-            return JSONResponse(await self._buffered(chat, "/api/chat"))
+            stats = _StreamStats(stream_id=f"msg_{uuid.uuid4().hex[:16]}", route="/api/chat")
+            answer = (await self._collect(chat, stats, extract=True)).to_json()
+            answer["id"] = stats.stream_id
+            return JSONResponse(answer)
         return self._stream(chat, "/api/chat", "native")
 
     async def chat_stream(self, request: Request) -> Response:
@@ -277,26 +280,10 @@ class ChatServer:
         if not chat.stream:
             stats = _StreamStats(stream_id=uuid.uuid4().hex[:24], route="/v1/chat/completions")
             # The OpenAI dialect passes structured output through as the JSON text.
-            result = await collect_buffered_stream(self._chunks(chat, stats, extract=False))
-            self._log(
-                stats,
-                StreamOutcome(
-                    status="completed",
-                    events_sent=0,
-                    duration_seconds=time.monotonic() - stats.started,
-                    error=None,
-                ),
-            )
+            result = await self._collect(chat, stats, extract=False)
             return JSONResponse(
-                chat_completion_object(
-                    completion_id=f"chatcmpl-{stats.stream_id}",
-                    model=model,
-                    created=created,
-                    text=result.text,
-                    reasoning=result.reasoning,
-                    tool_calls=[(c.tool_call_id, c.tool, c.input) for c in result.tool_calls],
-                    usage=result.usage,
-                    finish_reason=result.finish_reason,
+                result.to_chat_completion(
+                    model=model, completion_id=f"chatcmpl-{stats.stream_id}", created=created
                 )
             )
         include_usage = _asks_for_usage(await request.body())
