@@ -35,6 +35,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from streamwire._aio import aclose
 from streamwire.chat import (
     BufferedResult,
     ChatRequest,
@@ -113,9 +114,7 @@ async def _closing(chunks: AsyncIterator[Chunk]) -> AsyncGenerator[AsyncIterator
     try:
         yield chunks
     finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose(chunks)
 
 
 @dataclass(slots=True)

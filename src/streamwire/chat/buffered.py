@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import msgspec
 
+from streamwire._aio import aclose
 from streamwire.protocol.chunks import (
     Chunk,
     Done,
@@ -315,7 +316,5 @@ async def collect_buffered_stream(chunks: AsyncIterable[Chunk]) -> BufferedResul
     finally:
         # On an early exit (a bad structured chunk, a cancellation) the source must not stay
         # suspended: close it, so that a provider can close its upstream request.
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose(iterator)
     return collector.result()

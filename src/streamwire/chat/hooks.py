@@ -26,6 +26,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Awaitable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from streamwire._aio import aclose
 from streamwire.protocol.chunks import Chunk, Done, ErrorChunk, TextDelta, Usage
 
 __all__ = ["Completion", "CompletionHook", "CompletionOutcome", "with_completion_hook"]
@@ -163,8 +164,6 @@ async def with_completion_hook(
             chunks=count,
         )
         try:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()  # a no-op when the source already ended
+            await aclose(iterator)  # a no-op when the source already ended
         finally:
             await _call_hook(hook, completion)

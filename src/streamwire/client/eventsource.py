@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
+from streamwire._aio import aclose
 from streamwire.client._closing import Closing
 from streamwire.client._decode import ChunkDecoding
 from streamwire.client._http import EVENT_STREAM, connection_error, response_error, stream_problem
@@ -548,9 +549,7 @@ class EventSourceChunks:
                     return
         finally:
             self.source._closed = True
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose(events)
 
     def _iterate(self, events: Iterator[ServerSentEvent]) -> Generator[Chunk, None, None]:
         decoding: ChunkDecoding | None = None

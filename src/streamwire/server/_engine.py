@@ -38,6 +38,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import msgspec
 from starlette.types import Message, Receive, Send
 
+from streamwire._aio import aclose
 from streamwire.protocol.errors import InvalidArgumentError
 from streamwire.server.errors import StreamClosedError
 from streamwire.server.outcome import (
@@ -1136,11 +1137,8 @@ class StreamRun(Generic[_T]):
 
 
 async def _aclose(iterator: object) -> None:
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is None:
-        return
     try:
-        await aclose()
+        await aclose(iterator)
     except Exception:
         logger.exception("closing the stream source raised")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 
+from streamwire._aio import aclose
 from streamwire.protocol.chunks import (
     Chunk,
     Done,
@@ -105,9 +106,7 @@ async def stream_structured(
         for chunk in final:
             yield chunk
     finally:
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose(source)
 
 
 async def extract_structured(
@@ -182,6 +181,4 @@ async def extract_structured(
             if isinstance(chunk, Done):
                 yield chunk
     finally:
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose(source)
