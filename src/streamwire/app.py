@@ -292,7 +292,7 @@ class ChatServer:
     async def ai_sdk_chat(self, request: Request) -> Response:
         """``POST /api/chat/ui``: the Vercel AI SDK UI message stream."""
         try:
-            chat = await self._parse(request, body_hook=ui_messages_to_content)
+            chat = await self._parse(request)  # the parser reads the AI SDK's `parts`
         except ChatRequestError as exc:
             return JSONResponse(exc.to_json(), status_code=exc.status)
         return self._stream(chat, "/api/chat/ui", get_dialect("ai-sdk"))
@@ -341,33 +341,6 @@ def _asks_for_usage(raw: bytes) -> bool:
         return False
     options = body.get("stream_options") if isinstance(body, dict) else None
     return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def ui_messages_to_content(raw: bytes) -> bytes:
-    """Accept the AI SDK's ``useChat`` body: messages with ``parts`` instead of ``content``.
-
-    Only the text parts are kept (joined); a body that is not such JSON is returned unchanged,
-    so the chat parser reports what is wrong with it.
-    """
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return raw
-    messages = body.get("messages") if isinstance(body, dict) else None
-    if not isinstance(messages, list):
-        return raw
-    for message in messages:
-        if isinstance(message, dict) and "content" not in message:
-            parts = message.get("parts")
-            if isinstance(parts, list):
-                message["content"] = "".join(
-                    p.get("text", "")
-                    for p in parts
-                    if isinstance(p, dict)
-                    and p.get("type") == "text"
-                    and isinstance(p.get("text"), str)
-                )
-    return msgspec.json.encode(body)
 
 
 def _rows_param(request: Request) -> int | Response:
