@@ -218,11 +218,9 @@ class ChatServer:
 
     # -- parsing ---------------------------------------------------------------------------
 
-    async def _parse(self, request: Request, body_hook: Any = None) -> ChatRequest:
+    async def _parse(self, request: Request, *, default_stream: bool = True) -> ChatRequest:
         raw = await request.body()
-        if body_hook is not None:
-            raw = body_hook(raw)
-        chat = parse_chat_request_body(raw)
+        chat = parse_chat_request_body(raw, default_stream=default_stream)
         if chat.schema is not None and chat.schema not in self.schemas:
             raise ChatRequestError(
                 f"names no schema this server offers (got {chat.schema!r}; offered: "
@@ -261,7 +259,7 @@ class ChatServer:
     async def openai_completions(self, request: Request) -> Response:
         """``POST /v1/chat/completions``: the OpenAI dialect."""
         try:
-            chat = await self._parse(request, body_hook=_stream_defaults_to_false)
+            chat = await self._parse(request, default_stream=False)
         except ChatRequestError as exc:
             return JSONResponse(
                 {
@@ -318,18 +316,6 @@ class ChatServer:
     async def healthz(self, request: Request) -> Response:
         """``GET /healthz``: liveness, and which provider is serving."""
         return JSONResponse({"status": "ok", "provider": self.settings.provider})
-
-
-def _stream_defaults_to_false(raw: bytes) -> bytes:
-    # The OpenAI API answers with one JSON object unless the body says "stream": true.
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return raw
-    if not isinstance(body, dict) or "stream" in body:
-        return raw
-    body["stream"] = False
-    return msgspec.json.encode(body)
 
 
 def _asks_for_usage(raw: bytes) -> bool:

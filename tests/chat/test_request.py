@@ -320,6 +320,14 @@ def test_stream_null_means_the_default() -> None:
     assert parse_chat_request_body(body(stream=None)).stream is True
 
 
+def test_default_stream_applies_only_when_the_body_does_not_say() -> None:
+    # The OpenAI route: one JSON answer unless the body asks for a stream.
+    assert parse_chat_request_body(body(), default_stream=False).stream is False
+    assert parse_chat_request_body(body(stream=None), default_stream=False).stream is False
+    assert parse_chat_request_body(body(stream=True), default_stream=False).stream is True
+    assert parse_chat_request_body(body(stream=False), default_stream=True).stream is False
+
+
 def test_schema_names_are_re_exported() -> None:
     import streamwire.chat as chat
     from streamwire.chat.schemas import SchemaRegistry

@@ -203,6 +203,7 @@ def parse_chat_request_body(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_messages: int = DEFAULT_MAX_MESSAGES,
+    default_stream: bool = True,
 ) -> ChatRequest:
     """Validate a chat request body and build the :class:`ChatRequest` it asks for.
 
@@ -211,6 +212,9 @@ def parse_chat_request_body(
             size limit then does not apply).
         max_body_bytes: the largest raw body accepted, in bytes.
         max_messages: the most messages accepted.
+        default_stream: ``stream`` when the body does not say (or says ``null``): ``True`` for
+            streamwire's own routes, ``False`` for the OpenAI API, which answers with one JSON
+            object unless asked to stream.
 
     Returns:
         The validated request; ``messages`` is never empty.
@@ -243,9 +247,9 @@ def parse_chat_request_body(
         )
     chat_messages = tuple(_message(m, f"messages.{n}") for n, m in enumerate(messages))
 
-    stream = parsed.get("stream", True)
+    stream = parsed.get("stream")
     if stream is None:
-        stream = True
+        stream = default_stream
     if not isinstance(stream, bool):
         raise _bad("stream", "a boolean", stream)
     model = _optional_str(parsed, "model")
