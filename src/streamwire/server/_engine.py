@@ -1,24 +1,31 @@
 """The stream lifecycle shared by every streaming response (private).
 
-One stream is four cooperating parts (``docs/architecture.md`` draws them):
+One stream is the response's own task plus, at most, one helper (``docs/architecture.md`` draws
+them):
 
-* the **producer** task runs the source (an async iterable, a sync iterable in a thread, or an
-  emitter) and sends each encoded item itself when the sender is idle (not coalescing), or
-  else puts it into the :class:`_Outbox`, waiting while it is full;
-* the **sender**, which is the response's own task, takes items out and hands each to ASGI
-  ``send`` at once (one send per item, or the items already waiting when coalescing), and a
-  heartbeat when the stream's deadline in the loop's shared :class:`_Timers` finds nothing sent
-  for ``heartbeat_seconds``; the same deadline drops the client when a send takes longer than
+* the **response task** (the task the server runs the ASGI app in) runs the source (an async
+  iterable, a sync iterable in a thread, or an emitter), encodes each item and hands the bytes
+  to ASGI ``send`` itself: no hop between tasks, as in a hand-written ASGI loop;
+* the **watcher** is a bare task awaiting ``receive()`` (no frame of ours), so a client that
+  leaves is noticed while the source still waits on the model, whatever ASGI spec version the
+  server reports;
+* the **sender** task exists only while bytes wait in the :class:`_Outbox`: with
+  ``coalesce=True`` (items already waiting leave in one send), for a heartbeat, and for the
+  shutdown notice; it ends when the outbox is empty;
+* the stream's deadline in the loop's shared :class:`_Timers` sends a heartbeat when nothing was
+  sent for ``heartbeat_seconds`` and drops the client when one send takes longer than
   ``send_timeout_seconds``;
-* the **watcher** task reads ``receive()`` until ``http.disconnect``, so a client that leaves is
-  noticed while the source still waits on the model, whatever ASGI spec version the server
-  reports;
-* the **shutdown** callback, from a :class:`~streamwire.server.shutdown.ShutdownMonitor`, ends
-  the stream with the format's shutdown notice within ``shutdown_grace_seconds``.
+* the **shutdown** callback, from a :class:`~streamwire.server.shutdown.ShutdownMonitor`, queues
+  the format's shutdown notice for the sender and stops the source; the notice goes out within
+  ``shutdown_grace_seconds`` even while the source is still closing.
 
-The watcher, the shutdown callback and a failed send of the producer's interrupt the sender,
-which then settles the outcome, cancels the rest, closes the source (``aclose()`` for async
-generators, ``close()`` in a thread for sync ones), and calls ``on_disconnect`` / ``on_close``.
+A disconnect, a failed or timed-out send and a shutdown each *decide* the outcome and stop the
+source by cancelling the response task where it waits (its own send is spared at shutdown); the
+response task then closes the source (``aclose()`` for async generators, ``close()`` in a thread
+for sync ones), waits for the sender, and calls ``on_disconnect`` / ``on_close``.
+
+An idle stream (the source waits on the model) therefore holds the watcher task and nothing
+else of its own besides a few objects: no producer task, no timer handle, no buffer.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import inspect
 import logging
 import math
 import time
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
@@ -66,11 +74,12 @@ DEFAULT_MAX_BUFFERED_EVENTS = 32
 # 1 s: long enough for the final notice to reach a client that is reading, short enough that a
 # rolling restart is not held up by streams (uvicorn with 200 streams exits well within 2 s).
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 1.0
-# 5 s: how long the response waits for a cancelled source to finish its cleanup before leaving
-# it to finish on its own (and logging that it is slow).
-SOURCE_CLOSE_TIMEOUT_SECONDS = 5.0
-
-_background: set[asyncio.Task[None]] = set()
+# 5 s: a cancelled source still closing after this long is logged as slow (the response waits
+# for it: its ``finally`` closes the model's request, and ``on_close`` comes after it).
+SOURCE_CLOSE_WARNING_SECONDS = 5.0
+# 1 s: the coarsest a stream's deadlines are rounded up to (a heartbeat or a send timeout fires
+# at most this late); intervals under 8 s are rounded to an eighth of themselves instead.
+TIMER_RESOLUTION_SECONDS = 1.0
 
 
 class Encoder(Protocol[_T_contra]):
@@ -122,6 +131,11 @@ class StreamSettings:
     on_disconnect: DisconnectCallback | None
     on_close: CloseCallback | None
     shutdown_monitor: ShutdownMonitor
+    #: The heartbeat interval if a heartbeat is sent at all (``heartbeat`` is not ``None``).
+    beat_seconds: float | None = field(init=False, repr=False, compare=False)
+    #: What the stream's deadlines are rounded up to in the shared timers: 1 s, or an eighth
+    #: of the shortest interval under 8 s.
+    resolution: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _positive_or_none("heartbeat_seconds", self.heartbeat_seconds)
@@ -139,6 +153,34 @@ class StreamSettings:
             raise InvalidArgumentError(
                 "shutdown_grace_seconds", f"must be a number >= 0 (got {grace!r})"
             )
+        beat = self.heartbeat_seconds if self.heartbeat is not None else None
+        intervals = [s for s in (beat, self.send_timeout_seconds) if s is not None]
+        object.__setattr__(self, "beat_seconds", beat)
+        object.__setattr__(
+            self, "resolution", min([TIMER_RESOLUTION_SECONDS, *(s / 8 for s in intervals)])
+        )
+
+
+# Settings without hooks, shared by the responses that use them (a stream holds its settings
+# for its whole life); the bound only guards against an app that varies them per request.
+_SHARED_SETTINGS: dict[StreamSettings, StreamSettings] = {}
+_SHARED_SETTINGS_MAX = 64
+
+
+def shared_settings(settings: StreamSettings) -> StreamSettings:
+    """An equal instance already in use, if ``settings`` has no hooks; else ``settings``.
+
+    Settings with ``on_disconnect`` or ``on_close`` are never shared: those are usually
+    closures over one request, which a cache would keep alive.
+    """
+    if settings.on_disconnect is not None or settings.on_close is not None:
+        return settings
+    shared = _SHARED_SETTINGS.get(settings)
+    if shared is None:
+        if len(_SHARED_SETTINGS) >= _SHARED_SETTINGS_MAX:
+            _SHARED_SETTINGS.clear()
+        shared = _SHARED_SETTINGS[settings] = settings
+    return shared
 
 
 def _positive_or_none(name: str, value: float | None) -> None:
@@ -226,195 +268,107 @@ def check_source(source: object, *, allow_text: bool = False) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The bounded buffer between producer and sender.
+# The bounded buffer between the response task and the sender task.
 
-_TICK = object()  # the heartbeat interval passed with nothing to send
-_END = object()  # nothing more will come
-_DECIDE = object()  # the sender must hand over to the supervisor (see StreamRun._supervise)
-_DONE = object()  # the sender sent the stream's last bytes
-
-# 64 KiB: while the sender is not blocked in a send, a coalescing stream lets the producer run
-# ahead of max_buffered_events up to this many bytes, so one send carries a big batch (about a
-# socket buffer's worth, uvicorn's flow-control high-water mark); a stalled client still holds
-# the producer at max_buffered_events.
+# 64 KiB: while no send is in flight, a coalescing stream lets the source run ahead of
+# max_buffered_events up to this many bytes, so one send carries a big batch (about a socket
+# buffer's worth, uvicorn's flow-control high-water mark); a stalled client still holds the
+# source at max_buffered_events.
 COALESCE_MAX_BYTES = 64 * 1024
 
 
 class _Outbox:
-    """A bounded FIFO of encoded items; the producer waits while it is full.
+    """A bounded FIFO of encoded items for the sender task; created on first use.
 
-    ``finish(tail)`` closes it for good with the stream's last bytes; the sender gets every
-    item, then the tail, then ``_END``. Its deques are created on first use: an idle stream
-    holds none.
+    :meth:`finish` closes it for good: with a tail, the body ends after the last item; with
+    ``None`` (a chunked format whose source failed), what is queued is sent and the body is
+    left unfinished.
     """
 
-    __slots__ = (
-        "_bytes",
-        "_coalesce",
-        "_getter",
-        "_items",
-        "_loop",
-        "_maxsize",
-        "_putters",
-        "finished",
-        "idle",
-        "interrupted",
-        "sending",
-    )
+    __slots__ = ("_bytes", "_items", "_maxsize", "_putters", "ends_body", "finished")
 
-    def __init__(self, maxsize: int, *, coalesce: bool, loop: asyncio.AbstractEventLoop) -> None:
-        self._items: collections.deque[tuple[bytes, int]] | None = None
+    def __init__(self, maxsize: int) -> None:
+        self._items: collections.deque[tuple[bytes, int]] = collections.deque()
         self._bytes = 0
         self._maxsize = maxsize
-        self._coalesce = coalesce
-        self._loop = loop
-        self._getter: asyncio.Future[None] | None = None
         self._putters: collections.deque[asyncio.Future[None]] | None = None
         self.finished = False
-        #: True while the sender is inside an ASGI ``send`` (set by :class:`StreamRun`).
-        self.sending = False
-        #: True while the sender waits on :meth:`wait` for an item and nothing woke it yet: it
-        #: holds no item and sends nothing, so the producer may send an item itself.
-        self.idle = False
-        #: Set by :meth:`interrupt`: something the sender must look at came (a disconnect, a
-        #: shutdown, a failed send of the producer's); cleared by the sender.
-        self.interrupted = False
+        self.ends_body = False
 
     def __len__(self) -> int:
-        items = self._items
-        return len(items) if items is not None else 0
+        return len(self._items)
 
-    def _wake_getter(self) -> None:
-        self.idle = False
-        getter = self._getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
-
-    def _wake_putter(self) -> None:
-        putters = self._putters
-        while putters:
-            putter = putters.popleft()
-            if not putter.done():
-                putter.set_result(None)
-                return
-
-    def _full(self) -> bool:
-        items = self._items
-        if items is None or len(items) < self._maxsize:
+    def full(self, *, coalesce: bool, sending: bool) -> bool:
+        """Whether a producer must wait for room before adding an item."""
+        if len(self._items) < self._maxsize:
             return False
-        # Coalescing: items added while the sender is about to run leave in its next send,
-        # so only a send in progress (a slow client) or the byte cap holds the producer.
-        return not self._coalesce or self.sending or self._bytes >= COALESCE_MAX_BYTES
+        # Coalescing: items added while the sender is about to run leave in its next send, so
+        # only a send in progress (a slow client) or the byte cap holds the producer.
+        return not coalesce or sending or self._bytes >= COALESCE_MAX_BYTES
 
-    async def put(self, data: bytes, events: int) -> None:
-        while not self.finished and self._full():
-            putter = self._loop.create_future()
-            if self._putters is None:
-                self._putters = collections.deque()
-            self._putters.append(putter)
-            try:
-                await putter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._putters.remove(putter)
-        if self.finished:
-            # The stream was ended (a shutdown) while this item waited: it can never go out.
-            raise StreamClosedError("item")
-        items = self._items
-        if items is None:
-            items = self._items = collections.deque()
-        items.append((data, events))
+    def append(self, data: bytes, events: int) -> None:
+        self._items.append((data, events))
         self._bytes += len(data)
-        self.idle = False
-        getter = self._getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
+
+    async def room(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait until the sender takes an item (or the outbox is finished)."""
+        putter = loop.create_future()
+        if self._putters is None:
+            self._putters = collections.deque()
+        self._putters.append(putter)
+        try:
+            await putter
+        finally:
+            with contextlib.suppress(ValueError):
+                self._putters.remove(putter)
 
     def finish(self, tail: tuple[bytes, int] | None) -> bool:
         """Close the outbox with ``tail`` as the last bytes; ``False`` if already finished."""
         if self.finished:
             return False
         self.finished = True
-        if tail is not None and tail[0]:
-            if self._items is None:
-                self._items = collections.deque()
-            self._items.append(tail)
-            self._bytes += len(tail[0])
-        self._wake_getter()
+        if tail is not None:
+            self.ends_body = True
+            if tail[0]:
+                self.append(*tail)
+        self._wake_putters(every=True)
+        return True
+
+    def take(self, *, coalesce: bool) -> tuple[bytes, int]:
+        """Remove the oldest item (the caller knows there is one), joined with the items
+        waiting behind it up to ``COALESCE_MAX_BYTES`` when coalescing."""
+        items = self._items
+        data, events = items.popleft()
+        size = len(data)
+        if coalesce and items:
+            parts = [data]
+            while items and size < COALESCE_MAX_BYTES:
+                more, count = items.popleft()
+                parts.append(more)
+                size += len(more)
+                events += count
+            data = b"".join(parts)
+        self._bytes -= size
+        self._wake_putters(every=False)
+        return data, events
+
+    def _wake_putters(self, *, every: bool) -> None:
         putters = self._putters
         while putters:
             putter = putters.popleft()
             if not putter.done():
                 putter.set_result(None)
-        return True
+                if not every:
+                    return
 
-    def interrupt(self) -> None:
-        """Make the sender's next :meth:`poll` return ``_DECIDE`` (waking it if it waits)."""
-        self.interrupted = True
-        self._wake_getter()
 
-    def tick(self) -> None:
-        """Wake a waiting sender with nothing to send: its :meth:`poll` then gives ``_TICK``."""
-        if not self._items and not self.finished:
-            self._wake_getter()
-
-    def take(self) -> tuple[bytes, int]:
-        """Remove the oldest item (the caller knows there is one) and let a producer go on."""
-        item = self._items.popleft()  # type: ignore[union-attr]  # the caller checked
-        self._bytes -= len(item[0])
-        if self._putters:
-            self._wake_putter()
-        return item
-
-    def take_batch(self, data: bytes, events: int) -> tuple[bytes, int]:
-        """``data`` joined with the items already waiting, up to ``COALESCE_MAX_BYTES``."""
-        items = self._items
-        if not items:
-            return data, events
-        parts = [data]
-        size = len(data)
-        taken = 0
-        while items and size < COALESCE_MAX_BYTES:
-            more, count = items.popleft()
-            parts.append(more)
-            size += len(more)
-            taken += len(more)
-            events += count
-        self._bytes -= taken
-        if self._putters:
-            self._wake_putter()
-        return b"".join(parts), events
-
-    def poll(self, woken: bool) -> tuple[bytes, int] | object | None:
-        """What the sender does next: ``_DECIDE`` after :meth:`interrupt`; else the next item;
-        ``_END``; ``_TICK`` if ``woken`` (by :meth:`tick`) with none; ``None``: wait on
-        :meth:`wait`'s future. (No coroutine: an idle stream's sender holds no frame for it.)"""
-        if self.interrupted:
-            return _DECIDE
-        if self._items:
-            return self.take()
-        if self.finished:
-            return _END
-        return _TICK if woken else None
-
-    def wait(self) -> asyncio.Future[None]:
-        """The future the sender awaits until something arrives; call :meth:`waited` after."""
-        getter = self._getter = self._loop.create_future()
-        self.idle = True
-        return getter
-
-    def waited(self) -> None:
-        """The sender stopped waiting (woken or cancelled)."""
-        self._getter = None
-        self.idle = False
+def _wait_for_task(task: asyncio.Task[Any]) -> Awaitable[Any]:
+    """Wait for ``task`` to end however it ends, without taking its result or cancelling it."""
+    return asyncio.wait((task,))
 
 
 # --------------------------------------------------------------------------------------------
 # Shared timers: the heartbeat and send-timeout deadlines of every stream on one event loop.
-
-# 1 s: the coarsest a stream's deadlines are rounded up to (a heartbeat or a send timeout fires
-# at most this late); intervals under 8 s are rounded to an eighth of themselves instead.
-TIMER_RESOLUTION_SECONDS = 1.0
 
 
 class _Timers:
@@ -433,7 +387,7 @@ class _Timers:
 
     def schedule(self, run: StreamRun[Any], when: float) -> None:
         """Call ``run._on_timer`` at ``when`` (rounded up), unless it is due earlier already."""
-        resolution = run._resolution
+        resolution = run._settings.resolution
         slot = math.ceil(when / resolution) * resolution
         current = run._timer_at
         if current is not None:
@@ -489,37 +443,81 @@ def _timers_of(loop: asyncio.AbstractEventLoop) -> _Timers:
 
 
 # --------------------------------------------------------------------------------------------
+# Shutdown: the open streams of one event loop, by the monitor they follow.
+
+
+class _Shutdowns:
+    """The open streams of one event loop by the :class:`ShutdownMonitor` they follow.
+
+    The monitor holds one callback per monitor and loop, which asks each of the streams to
+    shut down; an open stream costs one set entry here instead of a registration of its own.
+    """
+
+    __slots__ = ("__weakref__", "_by_monitor", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._by_monitor: dict[ShutdownMonitor, tuple[int, set[StreamRun[Any]]]] = {}
+
+    def add(self, monitor: ShutdownMonitor, run: StreamRun[Any]) -> None:
+        """Call ``run._request_shutdown`` when ``monitor`` requests a shutdown (soon, if it
+        has already)."""
+        entry = self._by_monitor.get(monitor)
+        if entry is None:
+            runs: set[StreamRun[Any]] = {run}
+            # register() schedules the callback at once if a shutdown was requested already.
+            key = monitor.register(functools.partial(_request_shutdowns, runs))
+            self._by_monitor[monitor] = (key, runs)
+            return
+        entry[1].add(run)
+        if monitor.requested:
+            self._loop.call_soon(run._request_shutdown)
+
+    def discard(self, monitor: ShutdownMonitor, run: StreamRun[Any]) -> None:
+        entry = self._by_monitor.get(monitor)
+        if entry is None:
+            return
+        key, runs = entry
+        runs.discard(run)
+        if not runs:
+            monitor.unregister(key)
+            del self._by_monitor[monitor]
+
+
+def _request_shutdowns(runs: set[StreamRun[Any]]) -> None:
+    for run in list(runs):  # a stream that ends now leaves the set
+        try:
+            run._request_shutdown()
+        except Exception:  # one stream's failure must not keep the others running
+            logger.exception("a stream's shutdown failed")
+
+
+_SHUTDOWNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shutdowns] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shutdowns_of(loop: asyncio.AbstractEventLoop) -> _Shutdowns:
+    shutdowns = _SHUTDOWNS.get(loop)
+    if shutdowns is None:
+        shutdowns = _SHUTDOWNS[loop] = _Shutdowns(loop)
+    return shutdowns
+
+
+# --------------------------------------------------------------------------------------------
 # One stream.
 
-# 256: the producer's direct sends in a row after which it yields to the event loop once. Sends
-# that never block (a client that keeps up, or one that left under ASGI 2.3, where sends are
-# dropped) would otherwise let a source that never waits hold the loop for good, and the watcher
-# would never see the disconnect. One yield per 256 events costs well under 1% per event.
+# 256: the direct sends in a row after which the response task yields to the event loop once.
+# Sends that never block (a client that keeps up, or one that left under ASGI 2.3, where sends
+# are dropped) would otherwise let a source that never waits hold the loop for good, and the
+# watcher would never see the disconnect. One yield per 256 events costs well under 1% per event.
 DIRECT_SENDS_BEFORE_YIELD = 256
 
 
-class _SendTimeout(Exception):
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        super().__init__(f"the client read nothing for {seconds} s (send_timeout_seconds)")
-
-
-class _ClientGone(Exception):
-    """A send failed because the client has gone (ASGI 2.4 servers raise OSError)."""
-
-
-class _Interrupted(Exception):
-    """The response's own send was cancelled because the client left (the watcher saw it)."""
-
-
 class _StopStream(BaseException):
-    """Ends the producer after its own send failed (the supervisor has the failure); a
-    BaseException so that neither the source's error handling nor an emitter's
+    """Ends the source loop once the outcome is decided (a failed send, a disconnect, a
+    shutdown); a BaseException so that neither the source's error handling nor an emitter's
     ``except Exception`` takes it for a source error."""
-
-
-class _Aborted(Exception):
-    """The source failed and the format cannot say so in-band: abort the body."""
 
 
 class StreamAbortedError(Exception):
@@ -538,42 +536,58 @@ async def call_callback(name: str, callback: Callable[..., object], *args: objec
         logger.exception("%s callback raised", name)
 
 
+async def _aclose(iterator: object) -> None:
+    try:
+        await aclose(iterator)
+    except Exception:
+        logger.exception("closing the stream source raised")
+
+
+_WATCHER_NAME = "streamwire: receive() until http.disconnect"
+
+
+def _warn_slow_close() -> None:
+    logger.warning(
+        "the stream source is still closing %s s after it was cancelled",
+        SOURCE_CLOSE_WARNING_SECONDS,
+    )
+
+
 class StreamRun(Generic[_T]):
     """Runs one stream on one ASGI connection. Used once."""
 
     __slots__ = (
-        "_abort",
         "_asgi_send",
-        "_direct",
+        "_body_done",
+        "_cancelled_me",
         "_direct_sends",
         "_disconnected",
         "_encoder",
+        "_ended",
         "_error",
         "_events_sent",
-        "_heartbeat_seconds",
+        "_grace_handle",
         "_idle_waiter",
-        "_interrupting",
+        "_interruptible",
         "_loop",
         "_me",
         "_outbox",
-        "_producer_task",
         "_raise",
-        "_resolution",
-        "_send_failure",
+        "_receive",
         "_send_task",
-        "_send_timeout",
+        "_sender",
+        "_sending",
         "_sent_at",
         "_settings",
         "_shutdown",
-        "_shutdown_requested",
+        "_slow_close",
         "_source",
         "_source_error",
         "_status",
-        "_stop_after_send",
-        "_supervising",
-        "_timed_out",
+        "_stopping",
         "_timer_at",
         "_timers",
+        "_watcher",
     )
 
     def __init__(
@@ -586,371 +600,49 @@ class StreamRun(Generic[_T]):
         self._encoder = encoder
         self._settings = settings
         self._events_sent = 0
+        self._direct_sends = 0  # an emitter's direct sends since it last yielded to the loop
+        # The outcome, once decided (the first of: a disconnect, a failed or timed-out send, a
+        # shutdown; a disconnect still overrides a shutdown whose notice did not go out), and
+        # whether the source must stop because of it.
+        self._status: OutcomeStatus | None = None
+        self._error: BaseException | None = None
+        self._raise: BaseException | None = None
+        self._disconnected = False
         self._source_error: Exception | None = None
-        self._abort = False
-        self._shutdown = False
-        self._send_timeout = settings.send_timeout_seconds
-        # The heartbeat and the send timeout share one deadline per stream in the loop's
-        # _Timers (rounded up to _resolution); the loop-clock time the last send began; and
-        # the task whose send the timeout cancels.
-        self._heartbeat_seconds = (
-            settings.heartbeat_seconds if settings.heartbeat is not None else None
-        )
-        intervals = [
-            seconds
-            for seconds in (self._heartbeat_seconds, self._send_timeout)
-            if seconds is not None
-        ]
-        self._resolution = min([TIMER_RESOLUTION_SECONDS, *(s / 8 for s in intervals)])
-        self._timer_at: float | None = None
-        self._sent_at = 0.0
-        self._timed_out = False
+        self._stopping = False
+        self._shutdown = False  # the shutdown notice was queued
+        self._ended = False  # the response task is ending the body itself
+        self._body_done = False  # the message with more_body=False was sent
+        # Whether the response task may be cancelled to stop it (it waits in the source, in a
+        # put or in its own send), and whether it was.
+        self._interruptible = False
+        self._cancelled_me = False
+        # The send in flight (the response task's or the sender's), when it began on the loop
+        # clock (also the heartbeat's reference), and who waits for it to end.
+        self._sending = False
         self._send_task: asyncio.Task[Any] | None = None
-        # The producer sends an item itself when the sender is idle (no hop between tasks);
-        # a send of its that fails is kept here for the supervisor.
-        self._direct = not settings.coalesce
-        self._direct_sends = 0
-        self._producer_task: asyncio.Task[None] | None = None
-        self._asgi_send: Send | None = None
-        self._send_failure: Exception | None = None
-        self._stop_after_send = False
+        self._sent_at = 0.0
         self._idle_waiter: asyncio.Future[None] | None = None
-        # The response's own task, which is the sender; whether it runs the stream (so a
-        # disconnect may interrupt its send); whether it is being interrupted.
-        self._me: asyncio.Task[Any] | None = None
-        self._supervising = False
-        self._interrupting = False
-
-    # ---- producer
-
-    async def _emit(self, item: _T) -> None:
-        encoder = self._encoder
-        if encoder.finished:
-            raise StreamClosedError(type(item).__name__)
-        if self._send_failure is not None:
-            raise _StopStream
-        data, events = encoder.encode(item)
-        if data:
-            outbox = self._outbox
-            # The sender waits for an item (so it holds none) and no send is in flight: send
-            # from here, without a hop to the sender task.
-            if self._direct and outbox.idle and not outbox.sending:
-                await self._send_now(data, events)
-            else:
-                await outbox.put(data, events)
-
-    async def _send_now(self, data: bytes, events: int) -> None:
-        """Send an item from the producer task (the sender is idle and nothing is queued).
-
-        The hot path of a stream that is not coalesced: it does what :meth:`_send` does, minus
-        the wait for another send (there is none). :meth:`_produce` inlines the same steps for
-        an iterable source (no coroutine per event).
-        """
-        outbox = self._outbox
-        self._sent_at = started = self._loop.time()
-        timeout = self._send_timeout
-        if timeout is not None:
-            at = self._timer_at
-            if at is None or at > started + timeout:
-                self._timers.schedule(self, started + timeout)
-        self._send_task = self._producer_task
-        outbox.sending = True
-        try:
-            await self._asgi_send(  # type: ignore[misc]  # set before the producer starts
-                {"type": "http.response.body", "body": data, "more_body": True}
-            )
-        except BaseException as exc:
-            self._direct_send_failed(exc)
-        finally:
-            outbox.sending = False
-            if self._idle_waiter is not None:
-                self._wake_idle()
-        self._events_sent += events
-        self._direct_sends += 1
-        if self._direct_sends >= DIRECT_SENDS_BEFORE_YIELD or self._stop_after_send:
-            await self._after_direct()
-
-    def _direct_send_failed(self, exc: BaseException) -> None:
-        """A direct send raised ``exc``: re-raise a cancel that is not the send timeout's;
-        otherwise keep the failure for the supervisor and stop the producer."""
-        failure: BaseException
-        if isinstance(exc, asyncio.CancelledError):
-            task = self._send_task
-            if not (self._timed_out and task is not None and task.uncancel() == 0):
-                raise exc
-            failure = _SendTimeout(self._send_timeout or 0.0)
-        elif isinstance(exc, OSError):
-            failure = _ClientGone()  # ASGI 2.4: a send to a client that has gone
-        elif isinstance(exc, Exception):
-            failure = exc
-        else:
-            raise exc
-        self._send_failure = failure
-        self._decide()
-        raise _StopStream from None
-
-    def _wake_idle(self) -> None:
-        idle_waiter = self._idle_waiter
-        if idle_waiter is not None and not idle_waiter.done():
-            idle_waiter.set_result(None)
-
-    async def _after_direct(self) -> None:
-        """Every ``DIRECT_SENDS_BEFORE_YIELD`` direct sends, or when a shutdown came during one."""
-        if self._stop_after_send:
-            # A shutdown came while this send was in flight: stop here, as a cancel would
-            # have, without interrupting the send.
-            raise asyncio.CancelledError
-        # A send that does not block (a fast client, or one that has gone under ASGI 2.3, where
-        # sends are dropped) never yields to the loop; nor may a fast source. Yield now and then
-        # so the watcher (and every other stream) still runs.
-        self._direct_sends = 0
-        await asyncio.sleep(0)
-
-    async def _produce(self) -> None:
-        outbox = self._outbox
-        encoder = self._encoder
-        source = self._source
-        iterator: AsyncIterator[_T] | None = None
-        try:
-            if is_emitter(source):
-                await source(self._emit)  # type: ignore[operator]  # is_emitter: a callable
-            else:
-                if hasattr(source, "__aiter__"):
-                    iterator = aiter(source)  # type: ignore[arg-type]  # has __aiter__
-                else:
-                    iterator = _ThreadIterator(source)  # type: ignore[arg-type]  # an iterable
-                direct = self._direct
-                encode = encoder.encode
-                # An encoder may say how it frames a str item (JSON-encoded text between two
-                # fixed byte strings); the loop then builds those bytes without a call.
-                text_frame: tuple[bytes, bytes] | None = getattr(encoder, "text_frame", None)
-                prefix, suffix = text_frame if text_frame is not None else (b"", b"")
-                json_encode = msgspec.json.encode
-                loop_time = self._loop.time
-                # With a heartbeat no longer than the send timeout, the stream's deadline is
-                # always armed and never later than a send's timeout: no check per send.
-                timeout = self._send_timeout
-                heartbeat = self._heartbeat_seconds
-                if timeout is not None and heartbeat is not None and heartbeat <= timeout:
-                    timeout = None
-                me = self._producer_task
-                asgi_send: Send = self._asgi_send  # type: ignore[assignment]  # set by run()
-                in_a_row = 0
-                async for item in iterator:
-                    if text_frame is not None and type(item) is str:
-                        data, events = prefix + json_encode(item) + suffix, 1
-                    else:
-                        data, events = encode(item)
-                    if data:
-                        # As in _emit: send from here when the sender is idle (the steps of
-                        # _send_now, inlined: this is the hot path). Only the producer sends
-                        # while the sender is idle, so no send is in flight.
-                        if direct and outbox.idle:
-                            self._sent_at = started = loop_time()
-                            if timeout is not None:
-                                at = self._timer_at
-                                if at is None or at > started + timeout:
-                                    self._timers.schedule(self, started + timeout)
-                            self._send_task = me
-                            outbox.sending = True
-                            try:
-                                await asgi_send(
-                                    {"type": "http.response.body", "body": data, "more_body": True}
-                                )
-                            except BaseException as exc:
-                                self._direct_send_failed(exc)
-                            finally:
-                                outbox.sending = False
-                                if self._idle_waiter is not None:
-                                    self._wake_idle()
-                            self._events_sent += events
-                            in_a_row += 1
-                            if in_a_row >= DIRECT_SENDS_BEFORE_YIELD or self._stop_after_send:
-                                in_a_row = 0
-                                await self._after_direct()
-                        else:
-                            await outbox.put(data, events)
-                    if encoder.finished:
-                        break
-            outbox.finish(encoder.end())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if encoder.finished:
-                logger.exception("stream source raised after its done chunk")
-                outbox.finish(None)
-                return
-            logger.exception("stream source raised; ending the stream with an error")
-            self._source_error = exc
-            tail = encoder.fail(exc)
-            self._abort = tail is None
-            outbox.finish(tail)
-        finally:
-            if iterator is not None:
-                await _aclose(iterator)
-
-    # ---- sender
-
-    async def _send_loop(self, send: Send) -> object:
-        """The sender: send what the outbox gives until the stream's last bytes (``_DONE``) or
-        until :meth:`_Outbox.interrupt` hands over to the supervisor (``_DECIDE``).
-
-        It runs in the response's own task (no task of its own).
-
-        Raises:
-            _SendTimeout, _ClientGone, _Interrupted: a send timed out, failed, or was cut
-                short by a disconnect.
-            _Aborted: the source failed and the format cannot say so in-band.
-            Exception: whatever else ASGI ``send`` raised.
-        """
-        me = self._me
-        outbox = self._outbox
-        heartbeat = self._settings.heartbeat
-        coalesce = self._settings.coalesce
-        woken = False
-        while True:
-            got = outbox.poll(woken)
-            if got is None:
-                try:
-                    await outbox.wait()
-                finally:
-                    outbox.waited()
-                woken = True
-                continue
-            woken = False
-            if got is _DECIDE:
-                return _DECIDE
-            if got is _END:
-                if self._abort:
-                    raise _Aborted
-                await self._send(send, b"", more_body=False, task=me)
-                return _DONE
-            if got is _TICK:
-                if heartbeat is not None:
-                    await self._send(send, heartbeat, more_body=True, task=me)
-                continue
-            data: bytes
-            events: int
-            data, events = got  # type: ignore[misc]  # no sentinel: an item
-            if coalesce:
-                data, events = outbox.take_batch(data, events)
-            last = outbox.finished and not outbox
-            if last and self._abort:
-                # Chunked formats cannot report an error in-band: send what was produced and
-                # then abort, so the body is visibly incomplete.
-                await self._send(send, data, more_body=True, task=me)
-                self._events_sent += events
-                raise _Aborted
-            await self._send(send, data, more_body=not last, task=me)
-            self._events_sent += events
-            if last:
-                return _DONE
-
-    async def _send(
-        self, send: Send, body: bytes, *, more_body: bool, task: asyncio.Task[Any] | None
-    ) -> None:
-        message: Message = {"type": "http.response.body", "body": body, "more_body": more_body}
-        outbox = self._outbox
-        if outbox.sending:
-            # The producer's own send is in flight (only at shutdown or after a tick): ASGI
-            # sends of one response must not overlap.
-            waiter = self._idle_waiter = self._loop.create_future()
-            try:
-                await waiter
-            finally:
-                self._idle_waiter = None
-        self._send_task = task
-        # One timestamp per send is all the heartbeat and the send timeout cost per event: the
-        # stream's deadline in the loop's shared timers compares it with the clock when it comes.
-        self._sent_at = started = self._loop.time()
-        timeout = self._send_timeout
-        if timeout is not None:
-            at = self._timer_at
-            if at is None or at > started + timeout:
-                self._timers.schedule(self, started + timeout)
-        outbox.sending = True
-        try:
-            await send(message)
-        except asyncio.CancelledError:
-            task = self._send_task
-            if self._timed_out and task is not None and task.uncancel() == 0:
-                raise _SendTimeout(self._send_timeout or 0.0) from None
-            if self._interrupting and task is not None:
-                self._interrupting = False
-                if task.uncancel() == 0:
-                    raise _Interrupted from None
-            raise
-        except OSError as exc:
-            # ASGI 2.4: a send to a client that has gone raises OSError.
-            raise _ClientGone from exc
-        else:
-            if self._interrupting and task is not None:
-                # The send swallowed the disconnect's cancel: undo it, and let the supervisor
-                # (already interrupted through the outbox) see the disconnect.
-                self._interrupting = False
-                task.uncancel()
-        finally:
-            outbox.sending = False
-            idle_waiter = self._idle_waiter
-            if idle_waiter is not None and not idle_waiter.done():
-                idle_waiter.set_result(None)
-
-    def _on_timer(self, now: float) -> None:
-        """The stream's deadline (heartbeat or send timeout) came; re-armed for the next one.
-
-        A send in progress that began ``send_timeout_seconds`` ago is cancelled (the sender
-        reports the timeout). With no send in progress, a heartbeat is due when nothing was sent
-        for ``heartbeat_seconds``: the sender is woken with a tick. With no heartbeat and no
-        send in progress, nothing is armed until the next send.
-        """
-        heartbeat = self._heartbeat_seconds
-        sent_at = self._sent_at
-        due = math.inf
-        outbox = self._outbox
-        if outbox.sending:
-            timeout = self._send_timeout
-            if timeout is not None:
-                deadline = sent_at + timeout
-                if now >= deadline:
-                    task = self._send_task
-                    if task is not None and not task.done():
-                        self._timed_out = True
-                        task.cancel()
-                    return
-                due = deadline
-            if heartbeat is not None:
-                beat = sent_at + heartbeat
-                due = min(due, beat if beat > now else now + heartbeat)
-        elif heartbeat is not None:
-            due = sent_at + heartbeat
-            if now >= due:
-                outbox.tick()
-                due = now + heartbeat
-        if due != math.inf:
-            self._timers.schedule(self, due)
-
-    # ---- watcher
-
-    async def _watch(self, receive: Receive) -> bool:
-        """Read ``receive()`` until ``http.disconnect`` (True); False if receive() breaks."""
-        try:
-            while True:
-                message = await receive()
-                if message.get("type") == "http.disconnect":
-                    return True
-                # http.request: a body nobody read (e.g. a bare ASGI app); discard it.
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.debug(
-                "receive() failed; disconnects are noticed at the next send", exc_info=True
-            )
-            return False
+        self._sender: asyncio.Task[None] | None = None
+        self._outbox: _Outbox | None = None
+        self._timer_at: float | None = None
+        self._grace_handle: asyncio.TimerHandle | None = None
+        self._slow_close: asyncio.TimerHandle | None = None
+        self._watcher: asyncio.Future[Message] | None = None
 
     # ---- the whole
 
-    async def run(self, receive: Receive, send: Send, start: Message) -> StreamOutcome:
-        """Send ``start`` and the stream; return how it ended (hooks already called).
+    async def run(
+        self,
+        receive: Receive,
+        send: Send,
+        start: Message,
+        background: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Send ``start`` and the stream, call the hooks, then ``background`` if given.
+
+        One coroutine runs the whole stream, the source's loop included: an idle stream holds
+        this one frame, not one per layer.
 
         Raises:
             StreamAbortedError: a chunked stream's source failed; the body is left incomplete.
@@ -958,205 +650,502 @@ class StreamRun(Generic[_T]):
         """
         settings = self._settings
         began = time.monotonic()
-        self._status: OutcomeStatus = "completed"
-        self._error: BaseException | None = None
-        self._disconnected = False
-        self._raise: BaseException | None = None
         loop = self._loop = asyncio.get_running_loop()
-        self._outbox = _Outbox(settings.max_buffered_events, coalesce=settings.coalesce, loop=loop)
-        self._sent_at = loop.time()
-        self._timers = _timers_of(loop)
+        me = self._me = asyncio.current_task()
         self._asgi_send = send
-        self._shutdown_requested = False
-        self._me = asyncio.current_task()
-        tasks: list[asyncio.Task[Any]] = []
+        self._receive = receive
+        timers = self._timers = _timers_of(loop)
         monitor = settings.shutdown_monitor
-        monitor.install_signal_handlers()
-        subscription = monitor.register(self._request_shutdown)
+        encoder = self._encoder
+        following = False  # registered with the loop's _Shutdowns
+        iterator: AsyncIterator[_T] | None = None
+        external_cancel = False
         try:
             try:
                 await send(start)
-                opening = self._encoder.opening()
+                # Not held for the life of the stream (the message, its header list).
+                del start
+                opening = encoder.opening()
                 if opening:
-                    await self._send(send, opening, more_body=True, task=self._me)
-            except (_ClientGone, OSError):
-                self._status, self._disconnected = "cancelled", True
-            else:
-                if self._heartbeat_seconds is not None:
-                    self._timers.schedule(self, self._sent_at + self._heartbeat_seconds)
-                # This task is the sender: it is waiting for an item by the time the source
-                # yields its first one, which then goes out directly, not via the outbox.
-                producer = self._producer_task = asyncio.create_task(self._produce())
-                watcher = asyncio.create_task(self._watch(receive))
-                tasks = [producer, watcher]
-                watcher.add_done_callback(self._watcher_done)
-                self._supervising = True
-                await self._supervise(send, producer, watcher)
+                    await send({"type": "http.response.body", "body": opening, "more_body": True})
+            except OSError:
+                self._decide("cancelled", disconnected=True)
+                return
+            self._sent_at = loop.time()
+            if settings.beat_seconds is not None:
+                timers.schedule(self, self._sent_at + settings.beat_seconds)
+            self._watch()
+            monitor.install_signal_handlers()
+            _shutdowns_of(loop).add(monitor, self)
+            following = True
+            source = self._source
+            # The stream's last bytes if this task ends the body (the source ended or failed);
+            # None with ``abort``: a chunked format cannot report the failure in-band.
+            tail: tuple[bytes, int] | None = None
+            abort = False
+            self._interruptible = True
+            try:
+                if self._stopping:
+                    pass  # a shutdown came before the stream began: the sender ends it
+                elif is_emitter(source):
+                    await source(self._emit)  # type: ignore[operator]  # is_emitter: a callable
+                    tail = encoder.end()
+                else:
+                    if hasattr(source, "__aiter__"):
+                        iterator = aiter(source)  # type: ignore[arg-type]  # has __aiter__
+                    else:
+                        iterator = _ThreadIterator(source)  # type: ignore[arg-type]  # iterable
+                    # The hot path, inline in this frame: each item's bytes are sent from here.
+                    encode = encoder.encode
+                    # An encoder may say how it frames a str item (JSON-encoded text between
+                    # two fixed byte strings); the loop then builds those bytes without a call.
+                    text_frame: tuple[bytes, bytes] | None = getattr(encoder, "text_frame", None)
+                    prefix, suffix = text_frame if text_frame is not None else (b"", b"")
+                    json_encode = msgspec.json.encode
+                    loop_time = loop.time
+                    # With a heartbeat no longer than the send timeout, the stream's deadline is
+                    # always armed and never later than a send's timeout: no check per send.
+                    timeout = settings.send_timeout_seconds
+                    beat = settings.beat_seconds
+                    if timeout is not None and beat is not None and beat <= timeout:
+                        timeout = None
+                    direct = not settings.coalesce
+                    in_a_row = 0
+                    async for item in iterator:
+                        if self._stopping:
+                            raise _StopStream
+                        if text_frame is not None and type(item) is str:
+                            data, events = prefix + json_encode(item) + suffix, 1
+                        else:
+                            data, events = encode(item)
+                        if data:
+                            if direct and self._sender is None:
+                                # The steps of _send_direct, inlined.
+                                self._sent_at = started = loop_time()
+                                if timeout is not None:
+                                    at = self._timer_at
+                                    if at is None or at > started + timeout:
+                                        timers.schedule(self, started + timeout)
+                                self._send_task = me
+                                self._sending = True
+                                try:
+                                    await send(
+                                        {
+                                            "type": "http.response.body",
+                                            "body": data,
+                                            "more_body": True,
+                                        }
+                                    )
+                                except BaseException as exc:
+                                    self._send_failed(exc, me)
+                                finally:
+                                    self._sending = False
+                                    if self._idle_waiter is not None:
+                                        self._wake_idle()
+                                self._events_sent += events
+                                if self._stopping:
+                                    raise _StopStream
+                                in_a_row += 1
+                                if in_a_row >= DIRECT_SENDS_BEFORE_YIELD:
+                                    in_a_row = 0
+                                    # Let the watcher (and every other stream) run now and then.
+                                    await asyncio.sleep(0)
+                            else:
+                                await self._queue(data, events)
+                        if encoder.finished:
+                            break
+                    tail = encoder.end()
+            except asyncio.CancelledError:
+                if not self._own_cancel():
+                    raise
+            except _StopStream:
+                pass
+            except Exception as exc:
+                if self._stopping:
+                    logger.debug("the stream source raised while stopping", exc_info=True)
+                elif encoder.finished:
+                    logger.exception("stream source raised after its done chunk")
+                    tail = (b"", 0)
+                else:
+                    logger.exception("stream source raised; ending the stream with an error")
+                    self._source_error = exc
+                    tail = encoder.fail(exc)
+                    abort = tail is None
+            finally:
+                self._interruptible = False
+                if self._cancelled_me:
+                    # Our cancel was swallowed by the source (it went on after it): take it back.
+                    self._cancelled_me = False
+                    me.uncancel()  # type: ignore[union-attr]  # run() runs in a task
+            if (tail is not None or abort) and not self._stopping:
+                await self._end_body(tail)
         except asyncio.CancelledError:
-            self._status = "cancelled"
+            external_cancel = True
+            self._decide("cancelled")  # the response task itself was cancelled
             raise
         finally:
-            self._supervising = False
-            monitor.unregister(subscription)
-            self._timers.cancel(self)
-            for task in tasks:
-                # A producer already being cancelled is closing its source: a second cancel
-                # would interrupt that cleanup (e.g. closing the model's HTTP request), which
-                # _settle gives a bounded time to finish instead.
-                if task.cancelling() == 0:
-                    task.cancel()
-            if tasks:
-                await _settle(tasks[0])
-                for task in tasks[1:]:
-                    with contextlib.suppress(BaseException):
-                        await task
-            if self._disconnected and settings.on_disconnect is not None:
-                await call_callback("on_disconnect", settings.on_disconnect)
-            if self._status == "completed" and self._source_error is not None:
-                self._status, self._error = "error", self._source_error
-            outcome = self._outcome(began)
-            if settings.on_close is not None:
-                await call_callback("on_close", settings.on_close, outcome)
+            try:
+                if iterator is not None:
+                    await _aclose(iterator)
+                sender = self._sender
+                if sender is not None and not external_cancel:
+                    # The shutdown notice (bounded by the grace), or what a failed source left
+                    # queued.
+                    await _wait_for_task(sender)
+            finally:
+                await self._finish(began, following)
         if self._raise is not None:
             raise self._raise
-        return outcome
+        if background is not None:
+            await background()
 
-    async def _supervise(
-        self, send: Send, producer: asyncio.Task[None], watcher: asyncio.Task[bool]
-    ) -> None:
-        """Run the sender until the first event that decides the outcome: the stream is sent
-        (or a send failed or timed out), the client leaves, or a shutdown begins.
-
-        Each of the others interrupts the sender (:meth:`_decide`), which then returns here.
-        """
-        receive_broke = False
-        outbox = self._outbox
-        while True:
-            try:
-                got = await self._send_loop(send)
-            except _Interrupted:
-                got = _DECIDE
-            except Exception as exc:
-                self._take_result(exc)
-                return
-            if got is _DONE:
-                self._take_result(None)
-                return
-            outbox.interrupted = False
-            if self._send_failure is not None:
-                self._take_result(self._send_failure)
-                return
-            if watcher.done() and not receive_broke:
-                if watcher.result():
-                    self._status, self._disconnected = "cancelled", True
-                    return
-                receive_broke = True  # noticed at the next send instead
-            if self._shutdown_requested:
-                await self._drain_for_shutdown(send, producer, watcher)
-                return
-
-    def _decide(self) -> None:
-        """Hand the sender over to the supervisor as soon as it is not sending (a request
-        that comes before the stream starts is seen when it does)."""
-        self._outbox.interrupt()
-
-    def _watcher_done(self, watcher: asyncio.Task[bool]) -> None:
-        if watcher.cancelled() or not self._supervising:
-            return
-        if not watcher.exception() and watcher.result():
-            # The client left: a send of this task's that is blocked ends now.
-            outbox = self._outbox
-            me = self._me
-            if outbox.sending and self._send_task is me and me is not None:
-                self._interrupting = True
-                me.cancel()
-        self._decide()
-
-    def _request_shutdown(self) -> None:
-        self._shutdown_requested = True
-        self._decide()
+    async def _finish(self, began: float, following: bool) -> None:
+        """Release what the stream holds; call ``on_disconnect`` and ``on_close``."""
+        settings = self._settings
+        self._stopping = self._ended = True
+        if following:
+            _shutdowns_of(self._loop).discard(settings.shutdown_monitor, self)
+        self._timers.cancel(self)
+        for handle in (self._grace_handle, self._slow_close):
+            if handle is not None:
+                handle.cancel()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+        if self._sender is not None:
+            self._sender.cancel()
+        if self._disconnected and settings.on_disconnect is not None:
+            await call_callback("on_disconnect", settings.on_disconnect)
+        if settings.on_close is not None:
+            await call_callback("on_close", settings.on_close, self._outcome(began))
 
     def _outcome(self, began: float) -> StreamOutcome:
+        status = self._status
+        error = self._error
+        if status is None:
+            status = "completed"
+            if self._source_error is not None:
+                status, error = "error", self._source_error
         return StreamOutcome(
-            status=self._status,
+            status=status,
             events_sent=self._events_sent,
             duration_seconds=time.monotonic() - began,
-            error=self._error,
+            error=error,
         )
 
-    def _take_result(self, exc: BaseException | None) -> None:
-        """Settle the outcome from how the sending ended (``None``: it sent the tail)."""
-        if exc is None:
-            self._status = "shutdown" if self._shutdown else "completed"
-        elif isinstance(exc, _SendTimeout):
-            logger.info("dropping a client that read nothing for %s s", exc.seconds)
-            self._status, self._error = "timeout", TimeoutError(str(exc))
-        elif isinstance(exc, _ClientGone):
-            self._status, self._disconnected = "cancelled", True
-        elif isinstance(exc, _Aborted):
-            self._status, self._error = "error", self._source_error
-            self._raise = StreamAbortedError("the stream's source failed; see the log")
-        else:
-            self._status, self._error, self._raise = "error", exc, exc
+    def _decide(
+        self,
+        status: OutcomeStatus,
+        *,
+        error: BaseException | None = None,
+        raise_: BaseException | None = None,
+        disconnected: bool = False,
+    ) -> bool:
+        """Record the outcome unless one is decided already; the source must stop now.
 
-    async def _drain_for_shutdown(
-        self, send: Send, producer: asyncio.Task[None], watcher: asyncio.Task[bool]
-    ) -> None:
-        """Stop the source, send what is buffered and the shutdown notice, within the grace."""
-        grace = self._settings.shutdown_grace_seconds
-        deadline = self._loop.time() + grace
-        if self._outbox.sending and self._send_task is producer:
-            self._stop_after_send = True  # it stops when its send is done
-        else:
-            producer.cancel()
-        await asyncio.wait({producer}, timeout=grace)
-        outbox = self._outbox
-        if not outbox.finished:
-            self._shutdown = outbox.finish(self._encoder.shutdown())
-        self._status = "shutdown" if self._shutdown else "completed"
-        while True:
+        A disconnect still overrides a shutdown whose notice has not gone out.
+        """
+        self._stopping = True
+        current = self._status
+        if current is not None and not (
+            current == "shutdown" and disconnected and not self._body_done
+        ):
+            return False
+        self._status, self._error, self._raise = status, error, raise_
+        self._disconnected = disconnected
+        return True
+
+    # ---- the source, in the response task
+
+    async def _emit(self, item: _T) -> None:
+        """The ``emit`` an emitter source is given."""
+        encoder = self._encoder
+        if encoder.finished:
+            raise StreamClosedError(type(item).__name__)
+        if self._stopping:
+            raise _StopStream
+        data, events = encoder.encode(item)
+        if data:
+            if not self._settings.coalesce and self._sender is None:
+                await self._send_direct(data, events, more_body=True)
+                if self._stopping:
+                    raise _StopStream
+                self._direct_sends += 1
+                if self._direct_sends >= DIRECT_SENDS_BEFORE_YIELD:
+                    self._direct_sends = 0
+                    await asyncio.sleep(0)  # as in _loop_over
+            else:
+                await self._queue(data, events)
+
+    async def _end_body(self, tail: tuple[bytes, int] | None) -> None:
+        """The source ended (``tail``: the format's end) or failed (``None``: abort the body)."""
+        self._ended = True  # a shutdown from now on only bounds how long this may take
+        sender = self._sender
+        if tail is not None and sender is None:
+            self._interruptible = True
             try:
-                async with asyncio.timeout_at(deadline):
-                    got = await self._send_loop(send)
-            except TimeoutError:
-                logger.info("a stream did not end within shutdown_grace_seconds=%s", grace)
-                self._status = "shutdown"
-                return
-            except _Interrupted:
-                got = _DECIDE
-            except Exception as exc:
-                self._take_result(exc)
-                return
-            if got is _DONE:
-                self._take_result(None)
-                return
-            outbox.interrupted = False
-            if watcher.done() and not watcher.cancelled() and watcher.result():
-                self._status, self._disconnected = "cancelled", True
-                return
+                await self._send_direct(*tail, more_body=False)
+                self._body_done = True
+            except asyncio.CancelledError:
+                if not self._own_cancel():
+                    raise
+            except _StopStream:
+                pass
+            finally:
+                self._interruptible = False
+            return
+        self._get_outbox().finish(tail)
+        if tail is None:
+            if self._outbox:
+                await _wait_for_task(self._ensure_sender())
+            # Chunked formats cannot report an error in-band: what was produced has been
+            # sent; abort now, so the body is visibly incomplete.
+            self._decide(
+                "error",
+                error=self._source_error,
+                raise_=StreamAbortedError("the stream's source failed; see the log"),
+            )
+            return
+        await _wait_for_task(self._ensure_sender())
 
+    def _own_cancel(self) -> bool:
+        """After a CancelledError in the response task: whether it was only ours (taken back)."""
+        if not self._cancelled_me:
+            return False
+        self._cancelled_me = False
+        return self._me.uncancel() == 0  # type: ignore[union-attr]  # set by run()
 
-async def _aclose(iterator: object) -> None:
-    try:
-        await aclose(iterator)
-    except Exception:
-        logger.exception("closing the stream source raised")
+    def _interrupt(self, *, spare_send: bool = False) -> None:
+        """Stop the response task where it waits (in the source, a put, or its own send unless
+        ``spare_send``); it then closes the source."""
+        me = self._me
+        if not self._interruptible or self._cancelled_me or me is None:
+            return
+        if spare_send and self._sending and self._send_task is me:
+            return  # it stops when this send is done
+        self._cancelled_me = True
+        me.cancel()
+        if self._slow_close is None:
+            self._slow_close = self._loop.call_later(SOURCE_CLOSE_WARNING_SECONDS, _warn_slow_close)
 
+    # ---- sending
 
-async def _settle(producer: asyncio.Task[None]) -> None:
-    """Wait (bounded) for a cancelled producer to finish closing its source."""
-    done, _ = await asyncio.wait({producer}, timeout=SOURCE_CLOSE_TIMEOUT_SECONDS)
-    if not done:
-        logger.warning(
-            "the stream source is still closing after %s s; leaving it to finish",
-            SOURCE_CLOSE_TIMEOUT_SECONDS,
+    async def _send_direct(self, data: bytes, events: int, *, more_body: bool) -> None:
+        """Send from the response task (no other send is in flight or queued)."""
+        me = self._me
+        self._begin_send(me)
+        try:
+            await self._asgi_send(
+                {"type": "http.response.body", "body": data, "more_body": more_body}
+            )
+        except BaseException as exc:
+            self._send_failed(exc, me)
+        finally:
+            self._sending = False
+            if self._idle_waiter is not None:
+                self._wake_idle()
+        self._events_sent += events
+
+    def _begin_send(self, task: asyncio.Task[Any] | None) -> None:
+        # One timestamp per send is all the heartbeat and the send timeout cost per event: the
+        # stream's deadline in the loop's shared timers compares it with the clock when it comes.
+        self._sent_at = started = self._loop.time()
+        timeout = self._settings.send_timeout_seconds
+        if timeout is not None:
+            at = self._timer_at
+            if at is None or at > started + timeout:
+                self._timers.schedule(self, started + timeout)
+        self._send_task = task
+        self._sending = True
+
+    def _send_failed(self, exc: BaseException, task: asyncio.Task[Any] | None) -> None:
+        """A send of ``task``'s raised ``exc``: decide the outcome and raise ``_StopStream``, or
+        re-raise ``exc`` (a cancel: whoever cancelled has decided already)."""
+        if isinstance(exc, OSError):
+            self._decide("cancelled", disconnected=True)  # ASGI 2.4: the client has gone
+        elif isinstance(exc, Exception):
+            self._decide("error", error=exc, raise_=exc)
+        else:
+            raise exc
+        if task is not self._me:
+            self._interrupt()
+        raise _StopStream from None
+
+    def _wake_idle(self) -> None:
+        idle_waiter = self._idle_waiter
+        if idle_waiter is not None and not idle_waiter.done():
+            idle_waiter.set_result(None)
+
+    def _get_outbox(self) -> _Outbox:
+        outbox = self._outbox
+        if outbox is None:
+            outbox = self._outbox = _Outbox(self._settings.max_buffered_events)
+        return outbox
+
+    async def _queue(self, data: bytes, events: int) -> None:
+        """Queue an item for the sender task, waiting while the outbox is full."""
+        outbox = self._get_outbox()
+        coalesce = self._settings.coalesce
+        while outbox.full(coalesce=coalesce, sending=self._sending):
+            await outbox.room(self._loop)
+            if self._stopping:
+                raise _StopStream
+        if outbox.finished:
+            raise _StopStream  # the shutdown notice is queued: nothing may follow it
+        outbox.append(data, events)
+        self._ensure_sender()
+
+    def _ensure_sender(self) -> asyncio.Task[None]:
+        sender = self._sender
+        if sender is None:
+            sender = self._sender = self._loop.create_task(self._drain())
+        return sender
+
+    async def _drain(self) -> None:
+        """The sender task: send what the outbox holds (joined when coalescing), then end."""
+        me = asyncio.current_task()
+        outbox: _Outbox = self._outbox  # type: ignore[assignment]  # created before this task
+        coalesce = self._settings.coalesce
+        send = self._asgi_send
+        try:
+            while True:
+                if self._sending:
+                    # The response task's own send is in flight: sends must not overlap.
+                    waiter = self._idle_waiter = self._loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        self._idle_waiter = None
+                    continue
+                if not outbox:
+                    if outbox.ends_body and not self._body_done:
+                        data, events, last = b"", 0, True
+                    else:
+                        return
+                else:
+                    data, events = outbox.take(coalesce=coalesce)
+                    last = outbox.ends_body and not outbox
+                self._begin_send(me)
+                try:
+                    await send({"type": "http.response.body", "body": data, "more_body": not last})
+                except BaseException as exc:
+                    self._send_failed(exc, me)
+                finally:
+                    self._sending = False
+                self._events_sent += events
+                if last:
+                    self._body_done = True
+                    return
+        except _StopStream:
+            return
+        finally:
+            if self._sender is me:
+                self._sender = None
+
+    # ---- the watcher, the timers, the shutdown: callbacks on the loop
+
+    def _watch(self) -> None:
+        try:
+            awaitable = self._receive()
+            watcher: asyncio.Future[Message]
+            if asyncio.iscoroutine(awaitable):
+                # One shared name: the default builds a string per task.
+                watcher = self._loop.create_task(awaitable, name=_WATCHER_NAME)
+            else:
+                watcher = asyncio.ensure_future(awaitable)
+            self._watcher = watcher
+        except Exception:
+            logger.debug(
+                "receive() failed; disconnects are noticed at the next send", exc_info=True
+            )
+            return
+        watcher.add_done_callback(self._on_receive)
+
+    def _on_receive(self, watcher: asyncio.Future[Message]) -> None:
+        if watcher.cancelled() or watcher is not self._watcher:
+            return
+        exc = watcher.exception()
+        if exc is not None:
+            logger.debug("receive() failed; disconnects are noticed at the next send", exc_info=exc)
+            return
+        if watcher.result().get("type") == "http.disconnect":
+            self._client_left()
+        else:
+            self._watch()  # http.request: a body nobody read (e.g. a bare ASGI app)
+
+    def _client_left(self) -> None:
+        if self._body_done or not self._decide("cancelled", disconnected=True):
+            return
+        if self._sender is not None:
+            self._sender.cancel()
+        self._interrupt()
+
+    def _on_timer(self, now: float) -> None:
+        """The stream's deadline (heartbeat or send timeout) came; re-armed for the next one.
+
+        A send in progress that began ``send_timeout_seconds`` ago drops the client. With no
+        send in progress, a heartbeat is due when nothing was sent for ``heartbeat_seconds``.
+        With no heartbeat and no send in progress, nothing is armed until the next send.
+        """
+        settings = self._settings
+        beat = settings.beat_seconds
+        sent_at = self._sent_at
+        due = math.inf
+        if self._sending:
+            timeout = settings.send_timeout_seconds
+            if timeout is not None:
+                deadline = sent_at + timeout
+                if now >= deadline:
+                    self._send_timed_out(timeout)
+                    return
+                due = deadline
+            if beat is not None:
+                next_beat = sent_at + beat
+                due = min(due, next_beat if next_beat > now else now + beat)
+        elif beat is not None:
+            due = sent_at + beat
+            if now >= due:
+                if not self._stopping and self._sender is None:
+                    self._get_outbox().append(settings.heartbeat, 0)  # type: ignore[arg-type]
+                    self._ensure_sender()
+                due = now + beat
+        if due != math.inf:
+            self._timers.schedule(self, due)
+
+    def _send_timed_out(self, seconds: float) -> None:
+        logger.info("dropping a client that read nothing for %s s", seconds)
+        message = f"the client read nothing for {seconds} s (send_timeout_seconds)"
+        if not self._decide("timeout", error=TimeoutError(message)):
+            return
+        task = self._send_task
+        if task is not None and task is not self._me:
+            task.cancel()
+        self._interrupt()
+
+    def _request_shutdown(self) -> None:
+        if self._body_done or self._grace_handle is not None:
+            return
+        self._grace_handle = self._loop.call_later(
+            self._settings.shutdown_grace_seconds, self._grace_expired
         )
-        _background.add(producer)
-        producer.add_done_callback(_background.discard)
-        return
-    if (
-        not producer.cancelled()
-        and producer.exception() is not None
-        and not isinstance(producer.exception(), _StopStream)
-    ):
-        logger.error("stream producer failed", exc_info=producer.exception())
+        if self._stopping or self._ended:
+            return  # the stream is ending already; the grace bounds how long it may take
+        self._decide("shutdown")
+        self._shutdown = self._get_outbox().finish(self._encoder.shutdown())
+        self._ensure_sender()
+        # A send in flight is not cut short: the source stops when it is done.
+        self._interrupt(spare_send=True)
+
+    def _grace_expired(self) -> None:
+        if self._body_done:
+            return
+        logger.info(
+            "a stream did not end within shutdown_grace_seconds=%s",
+            self._settings.shutdown_grace_seconds,
+        )
+        if self._status is None:
+            self._decide("shutdown")
+        self._stopping = True
+        if self._sender is not None:
+            self._sender.cancel()
+        self._interrupt()

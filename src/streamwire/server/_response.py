@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -131,14 +131,17 @@ class StreamingResponseBase(Response, Generic[_T], abc.ABC):
     def new_encoder(self) -> Encoder[_T]:
         """A fresh encoder for one run of the stream."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
         """Serve the stream on one HTTP connection (the ASGI app interface).
+
+        A plain function returning the stream's one coroutine (no frame of its own stays alive
+        while the stream is open); await it, as with any ASGI app.
 
         Raises:
             RuntimeError: the scope is not HTTP, or the source is a one-shot iterator that an
                 earlier request already consumed.
-            StreamAbortedError: a chunked stream's source failed (the body is left incomplete
-                so the client can tell); the traceback is in the log already.
+            StreamAbortedError: (when awaited) a chunked stream's source failed (the body is
+                left incomplete so the client can tell); the traceback is in the log already.
         """
         if scope["type"] != "http":
             raise RuntimeError(f"a streaming response serves HTTP, not {scope['type']!r}")
@@ -148,9 +151,7 @@ class StreamingResponseBase(Response, Generic[_T], abc.ABC):
             "headers": self.raw_headers,
         }
         if scope.get("method", "GET").upper() == "HEAD":
-            await send(start)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return
+            return _head(send, start)
         source = self.source
         if not is_emitter(source) and (hasattr(source, "__anext__") or hasattr(source, "__next__")):
             if self._used:
@@ -160,6 +161,10 @@ class StreamingResponseBase(Response, Generic[_T], abc.ABC):
                 )
             self._used = True
         run = StreamRun(source, self.new_encoder(), self.settings)
-        await run.run(receive, send, start)
-        if self.background is not None:
-            await self.background()
+        return run.run(receive, send, start, self.background)
+
+
+async def _head(send: Send, start: Message) -> None:
+    """A ``HEAD`` request: the headers and an empty body; the source is never run."""
+    await send(start)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
