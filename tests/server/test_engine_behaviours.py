@@ -1,9 +1,11 @@
 """The stream engine's newer behaviours, driven in-process as a bare ASGI app (issue 9).
 
-* a source that never awaits still notices a client that left under ASGI 2.3 (the producer
+* a source that never awaits still notices a client that left under ASGI 2.3 (the stream
   yields to the loop every ``DIRECT_SENDS_BEFORE_YIELD`` direct sends);
 * heartbeats and the send timeout run on loop-wide shared timers, whose deadlines are rounded
-  up to ``min(1 s, interval / 8)``: a ping or a timeout comes at most that late.
+  up to ``min(1 s, interval / 8)``: a ping or a timeout comes at most that late;
+* the watcher awaits ``receive()`` in the request's context; a source that swallows the
+  cancel that stops it is not resumed, and the response task's cancel is taken back.
 
 Each ASGI call is bounded by ``asyncio.wait_for``, and each source by an item count, so a
 regression fails instead of hanging. The upper bounds on timings add a generous ``SLACK`` for a
@@ -13,6 +15,8 @@ busy machine; the lower bounds are exact (a deadline never fires early).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -354,3 +358,68 @@ async def test_a_stalled_stream_is_dropped_while_another_on_the_same_timers_flow
     assert [outcome.status for outcome in outcomes["stalled"]] == ["timeout"]
     assert [outcome.status for outcome in outcomes["reading"]] == ["completed"]
     assert sum(b"text-delta" in body for _, body in reading.bodies) == 16
+
+
+# --------------------------------------------------------------------------------------------
+# The watcher's receive() and the response task's own cancel.
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+async def test_the_watcher_runs_receive_in_the_request_context_and_sees_the_disconnect() -> None:
+    client = Client(leave_after=1)
+    seen: list[str] = []
+    closed = asyncio.Event()
+
+    async def receive() -> Message:
+        seen.append(REQUEST_ID.get())  # e.g. a tracing middleware wrapping receive()
+        return await client.receive()
+
+    async def source() -> AsyncIterator[SSEItem]:
+        try:
+            yield "one"
+            await asyncio.sleep(WAIT_SECONDS)  # waits on the model until the client leaves
+            yield "never"
+        finally:
+            closed.set()
+
+    async def app() -> None:
+        REQUEST_ID.set("request-1")
+        response = sse(source(), on_close=outcomes.append, shutdown=ShutdownMonitor())
+        await response(http_scope(), receive, client.send)
+
+    outcomes: list[StreamOutcome] = []
+    await asyncio.wait_for(app(), WAIT_SECONDS)
+
+    assert closed.is_set()
+    assert [outcome.status for outcome in outcomes] == ["cancelled"]
+    # http.request (the body nobody read), then the wait that ends with http.disconnect.
+    assert seen == ["request-1", "request-1"]
+
+
+async def test_a_source_that_swallows_the_cancel_is_stopped_and_the_cancel_taken_back() -> None:
+    client = Client(leave_after=1)
+    after_cancel: list[str] = []
+    response_task: list[asyncio.Task[Any]] = []
+
+    async def source() -> AsyncIterator[SSEItem]:
+        yield "one"
+        with contextlib.suppress(asyncio.CancelledError):  # a source should not, but may
+            await asyncio.sleep(WAIT_SECONDS)
+        for item in ("after", "more"):
+            after_cancel.append(item)
+            yield item
+
+    async def app() -> None:
+        response_task.append(asyncio.current_task())  # type: ignore[arg-type]  # in a task
+        outcomes: list[StreamOutcome] = []
+        response = sse(source(), on_close=outcomes.append, shutdown=ShutdownMonitor())
+        await response(http_scope(), client.receive, client.send)
+        assert [outcome.status for outcome in outcomes] == ["cancelled"]
+
+    # The response returns normally (a cancel left pending would end it with CancelledError).
+    await asyncio.wait_for(app(), WAIT_SECONDS)
+
+    assert after_cancel == ["after"], "the source was resumed after the stream was stopped"
+    assert response_task[0].cancelling() == 0
+    assert [body for _, body in client.bodies] == [b'data: {"type":"text-delta","delta":"one"}\n\n']

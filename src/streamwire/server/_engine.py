@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import functools
 import inspect
 import logging
@@ -1045,12 +1046,16 @@ class StreamRun(Generic[_T]):
     # ---- the watcher, the timers, the shutdown: callbacks on the loop
 
     def _watch(self) -> None:
+        """Await ``receive()`` in a bare task; :meth:`_on_receive` reads what it returns."""
+        # One copy of the caller's context serves the task and its done-callback (each would
+        # copy it otherwise): receive() wrappers still see the request's context variables.
+        context = contextvars.copy_context()
         try:
             awaitable = self._receive()
             watcher: asyncio.Future[Message]
             if asyncio.iscoroutine(awaitable):
                 # One shared name: the default builds a string per task.
-                watcher = self._loop.create_task(awaitable, name=_WATCHER_NAME)
+                watcher = self._loop.create_task(awaitable, name=_WATCHER_NAME, context=context)
             else:
                 watcher = asyncio.ensure_future(awaitable)
             self._watcher = watcher
@@ -1059,7 +1064,7 @@ class StreamRun(Generic[_T]):
                 "receive() failed; disconnects are noticed at the next send", exc_info=True
             )
             return
-        watcher.add_done_callback(self._on_receive)
+        watcher.add_done_callback(self._on_receive, context=context)
 
     def _on_receive(self, watcher: asyncio.Future[Message]) -> None:
         if watcher.cancelled() or watcher is not self._watcher:
