@@ -719,6 +719,8 @@ class StreamRun(Generic[_T]):
                             data, events = prefix + json_encode(item) + suffix, 1
                         else:
                             data, events = encode(item)
+                        # An idle stream's frame holds neither the last item nor its bytes.
+                        del item
                         if data:
                             if direct and self._sender is None:
                                 # The steps of _send_direct, inlined.
@@ -743,6 +745,7 @@ class StreamRun(Generic[_T]):
                                     self._sending = False
                                     if self._idle_waiter is not None:
                                         self._wake_idle()
+                                del data
                                 self._events_sent += events
                                 if self._stopping:
                                     raise _StopStream
@@ -753,6 +756,7 @@ class StreamRun(Generic[_T]):
                                     await asyncio.sleep(0)
                             else:
                                 await self._queue(data, events)
+                                del data
                         if encoder.finished:
                             break
                     tail = encoder.end()
@@ -985,14 +989,17 @@ class StreamRun(Generic[_T]):
 
     async def _queue(self, data: bytes, events: int) -> None:
         """Queue an item for the sender task, waiting while the outbox is full."""
-        outbox = self._get_outbox()
         coalesce = self._settings.coalesce
-        while outbox.full(coalesce=coalesce, sending=self._sending):
+        while True:
+            # Looked up each time: a sender that found it empty has let it go meanwhile.
+            outbox = self._get_outbox()
+            if outbox.finished:
+                raise _StopStream  # the shutdown notice is queued: nothing may follow it
+            if not outbox.full(coalesce=coalesce, sending=self._sending):
+                break
             await outbox.room(self._loop)
             if self._stopping:
                 raise _StopStream
-        if outbox.finished:
-            raise _StopStream  # the shutdown notice is queued: nothing may follow it
         outbox.append(data, events)
         self._ensure_sender()
 
@@ -1022,6 +1029,10 @@ class StreamRun(Generic[_T]):
                     if outbox.ends_body and not self._body_done:
                         data, events, last = b"", 0, True
                     else:
+                        if not outbox.finished and self._outbox is outbox:
+                            # Nothing waits: an idle stream holds no buffer (a deque
+                            # allocates a block of 64 slots at once).
+                            self._outbox = None
                         return
                 else:
                     data, events = outbox.take(coalesce=coalesce)
@@ -1042,6 +1053,8 @@ class StreamRun(Generic[_T]):
         finally:
             if self._sender is me:
                 self._sender = None
+            if self._send_task is me:
+                self._send_task = None  # a finished task holds its coroutine
 
     # ---- the watcher, the timers, the shutdown: callbacks on the loop
 
