@@ -15,8 +15,9 @@ due time, which includes any lag of the server behind the token's availability. 
 for formatting a timestamp and the raw floor can send pre-encoded bytes.
 
 Every implementation is served by :mod:`serve` under uvicorn (httptools, uvloop, one worker). The
-response objects of sse-starlette and streamwire are ASGI apps themselves and are called directly
-by a tiny dispatcher, like the raw apps, so none of them pays for a router; FastAPI's
+response objects of sse-starlette and streamwire are ASGI apps themselves: a tiny dispatcher awaits
+the response's own coroutine, as it awaits the raw apps', so none of them pays for a router or a
+frame of the harness's; FastAPI's
 ``EventSourceResponse`` only exists inside FastAPI routing, so it gets a FastAPI app with one
 route, in the documented style (an async generator yielding strings, which FastAPI JSON-encodes).
 """
@@ -240,6 +241,40 @@ def raw_app() -> ASGIApp:
     return _dispatcher(_raw_stream)
 
 
+async def _raw_watching_stream(
+    params: StreamParams, scope: Scope, receive: Receive, send: Send
+) -> None:
+    me = asyncio.current_task()
+    assert me is not None
+
+    def on_message(watcher: asyncio.Task[Message]) -> None:
+        ok = not watcher.cancelled() and watcher.exception() is None
+        if ok and watcher.result()["type"] == "http.disconnect":
+            me.cancel()
+
+    # The least a server can do to notice a client that leaves while it waits: receive() in a
+    # bare task whose done-callback cancels the response (the request has no body to read).
+    watcher = asyncio.ensure_future(receive())
+    watcher.add_done_callback(on_message)
+    try:
+        await _raw_stream(params, scope, receive, send)
+    except asyncio.CancelledError:
+        if not watcher.done():
+            raise
+    finally:
+        watcher.cancel()
+
+
+def raw_watching_app() -> ASGIApp:
+    """Raw ASGI that also notices a client that leaves: :func:`raw_app` plus a task awaiting
+    ``receive()`` that cancels the response on ``http.disconnect``.
+
+    Not a target; the floor for a server that, like every library here, stops the source when
+    the client goes (what one such watcher costs is the gap between this and :func:`raw_app`).
+    """
+    return _dispatcher(_raw_watching_stream)
+
+
 async def _raw_coalescing_stream(
     params: StreamParams, scope: Scope, receive: Receive, send: Send
 ) -> None:
@@ -303,8 +338,10 @@ def sse_starlette_app() -> ASGIApp:
 
     end = ServerSentEvent(data=END_EVENT_DATA, event=END_EVENT_NAME)
 
-    async def stream(params: StreamParams, scope: Scope, receive: Receive, send: Send) -> None:
-        await EventSourceResponse(source(params, end))(scope, receive, send)
+    def stream(params: StreamParams, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # The response's own coroutine, awaited by the dispatcher: no frame of ours in between
+        # (the raw apps' stream functions are the app itself).
+        return EventSourceResponse(source(params, end))(scope, receive, send)
 
     return _dispatcher(stream)
 
@@ -345,8 +382,9 @@ def _streamwire(coalesce: bool) -> ASGIApp:
 
     end = ServerSentEvent(data=END_EVENT_DATA, event=END_EVENT_NAME)
 
-    async def stream(params: StreamParams, scope: Scope, receive: Receive, send: Send) -> None:
-        await sse(source(params, end), coalesce=coalesce)(scope, receive, send)
+    def stream(params: StreamParams, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # As for sse-starlette: the response's coroutine, awaited by the dispatcher.
+        return sse(source(params, end), coalesce=coalesce)(scope, receive, send)
 
     return _dispatcher(stream)
 
@@ -364,6 +402,7 @@ def streamwire_coalescing_app() -> ASGIApp:
 # name -> (factory, label). The order is the order of every table and chart.
 IMPLEMENTATIONS: dict[str, tuple[Callable[[], ASGIApp], str]] = {
     "raw": (raw_app, "raw ASGI (floor)"),
+    "raw-watch": (raw_watching_app, "raw ASGI + disconnect watch"),
     "raw-coalesce": (raw_coalescing_app, "raw ASGI, coalescing"),
     "sse-starlette": (sse_starlette_app, "sse-starlette 3.7"),
     "fastapi": (fastapi_app, "FastAPI EventSourceResponse"),

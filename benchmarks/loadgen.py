@@ -361,14 +361,19 @@ async def open_stream(
     *,
     stamped: bool,
     token_marker: bytes | None = None,
+    not_before: float = 0.0,
 ) -> tuple[StreamStats, asyncio.Future[None], asyncio.Transport | None]:
     """Start one stream; return its stats, a future done at its end, and its transport.
 
-    The stream holds one of ``slots`` from its connect until its response head arrives, so at
-    most that many connections wait in the server's accept queue or for its response; each
-    stream's clock (``started``) begins when it gets its slot.
+    The stream connects no earlier than ``not_before`` (``time.monotonic()``), then holds one of
+    ``slots`` from its connect until its response head arrives, so at most that many
+    connections wait in the server's accept queue or for its response; each stream's clock
+    (``started``) begins when it gets its slot.
     """
     loop = asyncio.get_running_loop()
+    delay = not_before - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
     stats = StreamStats()
     done: asyncio.Future[None] = loop.create_future()
     head: asyncio.Future[None] = loop.create_future()
@@ -413,8 +418,13 @@ async def run_paced(
     size: int,
     interval_ms: float,
     server_pid: int | None,
+    connect_rate: float = 0.0,
 ) -> dict[str, Any]:
-    """Run ``streams`` concurrent paced streams and summarise them (see the module docstring)."""
+    """Run ``streams`` concurrent paced streams and summarise them (see the module docstring).
+
+    ``connect_rate``: new connections per second (stream ``i`` connects ``i / rate`` seconds
+    after the first); 0 opens them all at once.
+    """
     await fetch_one(target, "/stream?n=2&size=16&interval_ms=0")
     nominal = n * interval_ms / 1000.0
     request = target.request(f"/stream?n={n}&size={size}&interval_ms={interval_ms:g}")
@@ -425,8 +435,12 @@ async def run_paced(
     load0 = os.getloadavg()[0]
     wall0 = time.monotonic()
     slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    spacing = 1.0 / connect_rate if connect_rate > 0 else 0.0
     opened = await asyncio.gather(
-        *(open_stream(target, request, slots, stamped=True) for _ in range(streams))
+        *(
+            open_stream(target, request, slots, stamped=True, not_before=wall0 + i * spacing)
+            for i in range(streams)
+        )
     )
     deadline = nominal * 3 + 60
     pending = [done for _, done, _ in opened if not done.done()]
@@ -470,6 +484,7 @@ async def run_paced(
     events = sum(s.events for s in all_stats)
     return {
         "mode": "paced",
+        "connect_rate": connect_rate,
         "streams": streams,
         "n": n,
         "size": size,
@@ -650,6 +665,12 @@ def main(argv: list[str] | None = None) -> None:
     paced.add_argument("--size", type=int, default=64)
     paced.add_argument("--interval-ms", type=float, required=True)
     paced.add_argument("--server-pid", type=int, default=None)
+    paced.add_argument(
+        "--connect-rate",
+        type=float,
+        default=0.0,
+        help="new connections per second (default 0: all at once)",
+    )
     paced.add_argument("--cpu", type=int, default=None, help="pin the client to this core")
     idle = sub.add_parser("idle", help="server memory per idle stream")
     idle.add_argument("url")
@@ -688,6 +709,7 @@ def main(argv: list[str] | None = None) -> None:
                 size=args.size,
                 interval_ms=args.interval_ms,
                 server_pid=args.server_pid,
+                connect_rate=args.connect_rate,
             )
         )
     elif args.mode == "chat":

@@ -32,6 +32,7 @@ DISTURBED_WAIT_SHARE = 0.10
 # Short x-axis labels for the chart.
 CHART_LABELS = {
     "raw": "raw ASGI\n(floor)",
+    "raw-watch": "raw ASGI\n+ watch",
     "raw-coalesce": "raw ASGI\ncoalescing",
     "sse-starlette": "sse-starlette",
     "fastapi": "FastAPI",
