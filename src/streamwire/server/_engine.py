@@ -545,6 +545,7 @@ async def _aclose(iterator: object) -> None:
 
 
 _WATCHER_NAME = "streamwire: receive() until http.disconnect"
+_json_encode = msgspec.json.encode
 
 
 def _warn_slow_close() -> None:
@@ -570,7 +571,6 @@ class StreamRun(Generic[_T]):
         "_grace_handle",
         "_idle_waiter",
         "_interruptible",
-        "_loop",
         "_me",
         "_outbox",
         "_raise",
@@ -649,16 +649,15 @@ class StreamRun(Generic[_T]):
             StreamAbortedError: a chunked stream's source failed; the body is left incomplete.
             Exception: whatever ASGI ``send`` raised other than a disconnect (after the hooks).
         """
+        # Every local here is 8 bytes of every open stream's frame: only the hot loop's own.
         settings = self._settings
         began = time.monotonic()
-        loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         me = self._me = asyncio.current_task()
         self._asgi_send = send
         self._receive = receive
         timers = self._timers = _timers_of(loop)
-        monitor = settings.shutdown_monitor
         encoder = self._encoder
-        following = False  # registered with the loop's _Shutdowns
         iterator: AsyncIterator[_T] | None = None
         external_cancel = False
         try:
@@ -666,9 +665,9 @@ class StreamRun(Generic[_T]):
                 await send(start)
                 # Not held for the life of the stream (the message, its header list).
                 del start
-                opening = encoder.opening()
-                if opening:
-                    await send({"type": "http.response.body", "body": opening, "more_body": True})
+                data = encoder.opening()
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
             except OSError:
                 self._decide("cancelled", disconnected=True)
                 return
@@ -676,9 +675,8 @@ class StreamRun(Generic[_T]):
             if settings.beat_seconds is not None:
                 timers.schedule(self, self._sent_at + settings.beat_seconds)
             self._watch()
-            monitor.install_signal_handlers()
-            _shutdowns_of(loop).add(monitor, self)
-            following = True
+            settings.shutdown_monitor.install_signal_handlers()
+            _shutdowns_of(loop).add(settings.shutdown_monitor, self)
             source = self._source
             # The stream's last bytes if this task ends the body (the source ended or failed);
             # None with ``abort``: a chunked format cannot report the failure in-band.
@@ -700,23 +698,24 @@ class StreamRun(Generic[_T]):
                     encode = encoder.encode
                     # An encoder may say how it frames a str item (JSON-encoded text between
                     # two fixed byte strings); the loop then builds those bytes without a call.
-                    text_frame: tuple[bytes, bytes] | None = getattr(encoder, "text_frame", None)
-                    prefix, suffix = text_frame if text_frame is not None else (b"", b"")
-                    json_encode = msgspec.json.encode
+                    prefix, suffix = getattr(encoder, "text_frame", None) or (None, b"")
                     loop_time = loop.time
                     # With a heartbeat no longer than the send timeout, the stream's deadline is
                     # always armed and never later than a send's timeout: no check per send.
                     timeout = settings.send_timeout_seconds
-                    beat = settings.beat_seconds
-                    if timeout is not None and beat is not None and beat <= timeout:
+                    if (
+                        timeout is not None
+                        and settings.beat_seconds is not None
+                        and settings.beat_seconds <= timeout
+                    ):
                         timeout = None
                     direct = not settings.coalesce
                     in_a_row = 0
                     async for item in iterator:
                         if self._stopping:
                             raise _StopStream
-                        if text_frame is not None and type(item) is str:
-                            data, events = prefix + json_encode(item) + suffix, 1
+                        if prefix is not None and type(item) is str:
+                            data, events = prefix + _json_encode(item) + suffix, 1
                         else:
                             data, events = encode(item)
                         # An idle stream's frame holds neither the last item nor its bytes.
@@ -725,10 +724,10 @@ class StreamRun(Generic[_T]):
                             if direct and self._sender is None:
                                 # The steps of _send_direct, inlined.
                                 self._sent_at = started = loop_time()
-                                if timeout is not None:
-                                    at = self._timer_at
-                                    if at is None or at > started + timeout:
-                                        timers.schedule(self, started + timeout)
+                                if timeout is not None and (
+                                    self._timer_at is None or self._timer_at > started + timeout
+                                ):
+                                    timers.schedule(self, started + timeout)
                                 self._send_task = me
                                 self._sending = True
                                 try:
@@ -792,24 +791,22 @@ class StreamRun(Generic[_T]):
             try:
                 if iterator is not None:
                     await _aclose(iterator)
-                sender = self._sender
-                if sender is not None and not external_cancel:
+                if self._sender is not None and not external_cancel:
                     # The shutdown notice (bounded by the grace), or what a failed source left
                     # queued.
-                    await _wait_for_task(sender)
+                    await _wait_for_task(self._sender)
             finally:
-                await self._finish(began, following)
+                await self._finish(began)
         if self._raise is not None:
             raise self._raise
         if background is not None:
             await background()
 
-    async def _finish(self, began: float, following: bool) -> None:
+    async def _finish(self, began: float) -> None:
         """Release what the stream holds; call ``on_disconnect`` and ``on_close``."""
         settings = self._settings
         self._stopping = self._ended = True
-        if following:
-            _shutdowns_of(self._loop).discard(settings.shutdown_monitor, self)
+        _shutdowns_of(self._loop).discard(settings.shutdown_monitor, self)
         self._timers.cancel(self)
         for handle in (self._grace_handle, self._slow_close):
             if handle is not None:
@@ -859,6 +856,10 @@ class StreamRun(Generic[_T]):
         self._status, self._error, self._raise = status, error, raise_
         self._disconnected = disconnected
         return True
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return self._timers._loop  # no slot of its own: every byte counts for an idle stream
 
     # ---- the source, in the response task
 
@@ -1059,7 +1060,8 @@ class StreamRun(Generic[_T]):
     # ---- the watcher, the timers, the shutdown: callbacks on the loop
 
     def _watch(self) -> None:
-        """Await ``receive()`` in a bare task; :meth:`_on_receive` reads what it returns."""
+        """Await ``receive()`` in a bare task; the run itself (:meth:`__call__`) reads what it
+        returns."""
         # One copy of the caller's context serves the task and its done-callback (each would
         # copy it otherwise): receive() wrappers still see the request's context variables.
         context = contextvars.copy_context()
@@ -1077,9 +1079,11 @@ class StreamRun(Generic[_T]):
                 "receive() failed; disconnects are noticed at the next send", exc_info=True
             )
             return
-        watcher.add_done_callback(self._on_receive, context=context)
+        # The run itself is the callback (see __call__): no bound-method object per stream.
+        watcher.add_done_callback(self, context=context)
 
-    def _on_receive(self, watcher: asyncio.Future[Message]) -> None:
+    def __call__(self, watcher: asyncio.Future[Message]) -> None:
+        """The watcher's done-callback: read what ``receive()`` returned."""
         if watcher.cancelled() or watcher is not self._watcher:
             return
         exc = watcher.exception()
