@@ -465,6 +465,9 @@ class _Shutdowns:
         has already)."""
         entry = self._by_monitor.get(monitor)
         if entry is None:
+            # The first open stream of this loop (again): chain the monitor's signal handler in
+            # front of the server's, if it is not there (a no-op off the main thread).
+            monitor.install_signal_handlers()
             runs: set[StreamRun[Any]] = {run}
             # register() schedules the callback at once if a shutdown was requested already.
             key = monitor.register(functools.partial(_request_shutdowns, runs))
@@ -675,7 +678,6 @@ class StreamRun(Generic[_T]):
             if settings.beat_seconds is not None:
                 timers.schedule(self, self._sent_at + settings.beat_seconds)
             self._watch()
-            settings.shutdown_monitor.install_signal_handlers()
             _shutdowns_of(loop).add(settings.shutdown_monitor, self)
             source = self._source
             # The stream's last bytes if this task ends the body (the source ended or failed);
