@@ -76,6 +76,7 @@ class Client:
         self.stalled_at: float | None = None
         self.gone = asyncio.Event()
         self.changed = asyncio.Event()
+        self.stalled = asyncio.Event()  # a send is stuck (the client stopped reading)
         self._requested = False
 
     async def receive(self) -> Message:
@@ -94,6 +95,7 @@ class Client:
             return  # ASGI 2.3: a send to a client that left is dropped
         if self.stall_after is not None and len(self.bodies) >= self.stall_after:
             self.stalled_at = now
+            self.stalled.set()
             await asyncio.get_running_loop().create_future()  # never read: until cancelled
         self.bodies.append((now, bytes(message.get("body", b""))))
         self.changed.set()

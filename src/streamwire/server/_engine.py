@@ -461,21 +461,22 @@ class _Shutdowns:
         self._by_monitor: dict[ShutdownMonitor, tuple[int, set[StreamRun[Any]]]] = {}
 
     def add(self, monitor: ShutdownMonitor, run: StreamRun[Any]) -> None:
-        """Call ``run._request_shutdown`` when ``monitor`` requests a shutdown (soon, if it
-        has already)."""
+        """Call ``run._request_shutdown`` when ``monitor`` requests a shutdown (now, if it has
+        already: a stream that starts during a shutdown sends only the notice)."""
         entry = self._by_monitor.get(monitor)
         if entry is None:
             # The first open stream of this loop (again): chain the monitor's signal handler in
             # front of the server's, if it is not there (a no-op off the main thread).
             monitor.install_signal_handlers()
             runs: set[StreamRun[Any]] = {run}
-            # register() schedules the callback at once if a shutdown was requested already.
+            # (register() also schedules the callback if a shutdown was requested already; a
+            # second request is a no-op for a stream.)
             key = monitor.register(functools.partial(_request_shutdowns, runs))
             self._by_monitor[monitor] = (key, runs)
-            return
-        entry[1].add(run)
+        else:
+            entry[1].add(run)
         if monitor.requested:
-            self._loop.call_soon(run._request_shutdown)
+            run._request_shutdown()
 
     def discard(self, monitor: ShutdownMonitor, run: StreamRun[Any]) -> None:
         entry = self._by_monitor.get(monitor)
