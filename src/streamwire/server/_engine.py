@@ -323,17 +323,16 @@ class _Outbox:
             with contextlib.suppress(ValueError):
                 self._putters.remove(putter)
 
-    def finish(self, tail: tuple[bytes, int] | None) -> bool:
-        """Close the outbox with ``tail`` as the last bytes; ``False`` if already finished."""
+    def finish(self, tail: tuple[bytes, int] | None) -> None:
+        """Close the outbox with ``tail`` as the last bytes (once; later calls do nothing)."""
         if self.finished:
-            return False
+            return
         self.finished = True
         if tail is not None:
             self.ends_body = True
             if tail[0]:
                 self.append(*tail)
         self._wake_putters(every=True)
-        return True
 
     def take(self, *, coalesce: bool) -> tuple[bytes, int]:
         """Remove the oldest item (the caller knows there is one), joined with the items
@@ -584,7 +583,6 @@ class StreamRun(Generic[_T]):
         "_sending",
         "_sent_at",
         "_settings",
-        "_shutdown",
         "_slow_close",
         "_source",
         "_source_error",
@@ -615,7 +613,6 @@ class StreamRun(Generic[_T]):
         self._disconnected = False
         self._source_error: Exception | None = None
         self._stopping = False
-        self._shutdown = False  # the shutdown notice was queued
         self._ended = False  # the response task is ending the body itself
         self._body_done = False  # the message with more_body=False was sent
         # Whether the response task may be cancelled to stop it (it waits in the source, in a
@@ -941,18 +938,29 @@ class StreamRun(Generic[_T]):
 
     async def _send_direct(self, data: bytes, events: int, *, more_body: bool) -> None:
         """Send from the response task (no other send is in flight or queued)."""
-        me = self._me
-        self._begin_send(me)
+        await self._send_as(self._me, data, events, more_body=more_body)
+
+    async def _send_as(
+        self, task: asyncio.Task[Any] | None, data: bytes, events: int, *, more_body: bool
+    ) -> None:
+        """One ASGI send by ``task`` (the response task or the sender), timed for the timers.
+
+        The response task's loop inlines the same steps (its hot path).
+
+        Raises:
+            _StopStream: the send failed; the outcome is decided.
+        """
+        self._begin_send(task)
         try:
             await self._asgi_send(
                 {"type": "http.response.body", "body": data, "more_body": more_body}
             )
         except BaseException as exc:
-            self._send_failed(exc, me)
+            self._send_failed(exc, task)
         finally:
             self._sending = False
             if self._idle_waiter is not None:
-                self._wake_idle()
+                self._wake_idle()  # the sender waits for a send of the response task's
         self._events_sent += events
 
     def _begin_send(self, task: asyncio.Task[Any] | None) -> None:
@@ -1018,7 +1026,6 @@ class StreamRun(Generic[_T]):
         me = asyncio.current_task()
         outbox: _Outbox = self._outbox  # type: ignore[assignment]  # created before this task
         coalesce = self._settings.coalesce
-        send = self._asgi_send
         try:
             while True:
                 if self._sending:
@@ -1041,14 +1048,7 @@ class StreamRun(Generic[_T]):
                 else:
                     data, events = outbox.take(coalesce=coalesce)
                     last = outbox.ends_body and not outbox
-                self._begin_send(me)
-                try:
-                    await send({"type": "http.response.body", "body": data, "more_body": not last})
-                except BaseException as exc:
-                    self._send_failed(exc, me)
-                finally:
-                    self._sending = False
-                self._events_sent += events
+                await self._send_as(me, data, events, more_body=not last)
                 if last:
                     self._body_done = True
                     return
@@ -1156,7 +1156,7 @@ class StreamRun(Generic[_T]):
         if self._stopping or self._ended:
             return  # the stream is ending already; the grace bounds how long it may take
         self._decide("shutdown")
-        self._shutdown = self._get_outbox().finish(self._encoder.shutdown())
+        self._get_outbox().finish(self._encoder.shutdown())
         self._ensure_sender()
         # A send in flight is not cut short: the source stops when it is done.
         self._interrupt(spare_send=True)
