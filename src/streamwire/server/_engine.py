@@ -791,6 +791,8 @@ class StreamRun(Generic[_T]):
             try:
                 if iterator is not None:
                     await _aclose(iterator)
+                if self._slow_close is not None:
+                    self._slow_close.cancel()  # the source has closed
                 if self._sender is not None and not external_cancel:
                     # The shutdown notice (bounded by the grace), or what a failed source left
                     # queued.
@@ -810,7 +812,7 @@ class StreamRun(Generic[_T]):
         self._timers.cancel(self)
         for handle in (self._grace_handle, self._slow_close):
             if handle is not None:
-                handle.cancel()
+                handle.cancel()  # (again, if the source's close was cut short)
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.cancel()
