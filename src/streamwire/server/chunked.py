@@ -199,7 +199,8 @@ def stream(
         headers: extra response headers (not ``content-type`` nor connection/framing headers).
         status_code: the HTTP status.
         send_timeout_seconds: drop a client that takes longer than this to accept one piece.
-        max_buffered_events: how many produced pieces may wait for a slow client.
+        max_buffered_events: how many produced pieces may wait behind a send in flight (with
+            ``coalesce``); without it a slow send holds the source directly.
         on_disconnect: called when the client leaves early.
         on_close: called exactly once with a :class:`StreamOutcome`.
         shutdown_grace_seconds: at server shutdown, the time to send what is buffered.

@@ -285,8 +285,10 @@ def sse(
             (never while events flow); ``None`` turns heartbeats off.
         send_timeout_seconds: drop a client whose read of one event takes longer than this
             and cancel the source; ``None`` waits forever.
-        max_buffered_events: how many produced events may wait for a slow client; the source
-            waits (``emit`` does not return, the generator is not resumed) while it is full.
+        max_buffered_events: how many produced events may wait behind a send in flight (a
+            heartbeat, a coalesced batch); the source waits (``emit`` does not return, the
+            generator is not resumed) while that many wait. Without ``coalesce`` a slow send
+            holds the source directly.
         on_disconnect: ``on_disconnect()``, sync or async, when the client leaves early.
         on_close: ``on_close(outcome)``, sync or async, exactly once when the stream ends,
             whatever the reason, with a :class:`StreamOutcome`.
