@@ -1140,10 +1140,10 @@ class StreamRun(Generic[_T]):
             self._timers.schedule(self, due)
 
     def _send_timed_out(self, seconds: float) -> None:
-        logger.info("dropping a client that read nothing for %s s", seconds)
         message = f"the client read nothing for {seconds} s (send_timeout_seconds)"
         if not self._decide("timeout", error=TimeoutError(message)):
             return
+        logger.info("dropping a client that read nothing for %s s", seconds)
         task = self._send_task
         if task is not None and task is not self._me:
             task.cancel()
@@ -1170,9 +1170,7 @@ class StreamRun(Generic[_T]):
             "a stream did not end within shutdown_grace_seconds=%s",
             self._settings.shutdown_grace_seconds,
         )
-        if self._status is None:
-            self._decide("shutdown")
-        self._stopping = True
+        self._decide("shutdown")  # (keeps an outcome decided earlier; stops the source)
         if self._sender is not None:
             self._sender.cancel()
         self._interrupt()
