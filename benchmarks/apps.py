@@ -390,13 +390,14 @@ def _streamwire(coalesce: bool) -> ASGIApp:
 
 
 def streamwire_app() -> ASGIApp:
-    """streamwire's ``sse()`` response with its defaults (one send per event)."""
-    return _streamwire(coalesce=False)
-
-
-def streamwire_coalescing_app() -> ASGIApp:
-    """streamwire's ``sse(coalesce=True)``: events already waiting leave in one send."""
+    """streamwire's ``sse()`` response with its defaults (adaptive coalescing: events the
+    source has ready leave in one send, a lone event at once)."""
     return _streamwire(coalesce=True)
+
+
+def streamwire_each_app() -> ASGIApp:
+    """streamwire's ``sse(coalesce=False)``: one send per event, as the raw floor does."""
+    return _streamwire(coalesce=False)
 
 
 # name -> (factory, label). The order is the order of every table and chart.
@@ -407,7 +408,7 @@ IMPLEMENTATIONS: dict[str, tuple[Callable[[], ASGIApp], str]] = {
     "sse-starlette": (sse_starlette_app, "sse-starlette 3.7"),
     "fastapi": (fastapi_app, "FastAPI EventSourceResponse"),
     "streamwire": (streamwire_app, "streamwire sse()"),
-    "streamwire-coalesce": (streamwire_coalescing_app, "streamwire sse(coalesce=True)"),
+    "streamwire-each": (streamwire_each_app, "streamwire sse(coalesce=False)"),
 }
 
 

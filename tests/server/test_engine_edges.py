@@ -18,7 +18,6 @@ from starlette.background import BackgroundTask
 from starlette.types import Message
 
 from streamwire.server import SSEItem, StreamOutcome, sse
-from streamwire.server._engine import COALESCE_MAX_BYTES
 from streamwire.server.shutdown import ShutdownMonitor
 from tests.server._support import WAIT_SECONDS
 from tests.server.test_engine_behaviours import ITEM_LIMIT, Client, http_scope
@@ -66,10 +65,9 @@ async def test_a_coalescing_stream_holds_its_source_at_the_buffer_while_a_send_i
             before = produced
             await asyncio.sleep(0.02)
         assert produced == before
-        # Two batches of at most 64 KiB (the one sent, the one stuck in the send), then the
-        # buffer of 4 and the item waiting for room.
-        item_bytes = len(b'data: {"type":"text-delta","delta":"x"}\n\n')
-        assert produced <= 2 * (COALESCE_MAX_BYTES // item_bytes + 1) + 4 + 1
+        # Two batches of max_buffered_events items (the one sent, the one stuck in its send):
+        # the source is not stepped while the send is stuck.
+        assert produced == 2 * 4
         client.gone.set()  # the client leaves: the stuck send and the waiting source both end
         await asyncio.wait_for(task, WAIT_SECONDS)
     finally:
@@ -86,6 +84,7 @@ async def test_shutdown_during_a_stuck_send_waits_for_it_and_gives_up_after_the_
     async def source() -> AsyncIterator[SSEItem]:
         try:
             yield "one"
+            await asyncio.sleep(0)  # "one" leaves on its own
             yield "two"  # its send never ends: the client stopped reading
             await asyncio.sleep(WAIT_SECONDS)
         finally:
@@ -207,6 +206,9 @@ async def test_a_send_that_fails_otherwise_is_raised_after_the_hooks() -> None:
     assert isinstance(outcomes[0].error, RuntimeError)
 
 
+ONE = b'data: {"type":"text-delta","delta":"one"}\n\n'
+
+
 async def test_a_source_that_raises_after_its_done_chunk_still_completes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -221,8 +223,8 @@ async def test_a_source_that_raises_after_its_done_chunk_still_completes(
     response = sse(source(), on_close=outcomes.append, shutdown=ShutdownMonitor())
     # The done chunk ends the stream: the generator is closed at its yield, so it never raises.
     await asyncio.wait_for(response(http_scope(), client.receive, client.send), WAIT_SECONDS)
-    bodies = [body for _, body in client.bodies]
-    assert bodies[-2:] == [DONE, b""]
+    # "one" and the done chunk were ready together: they leave in the stream's last send.
+    assert [body for _, body in client.bodies][-1:] == [ONE + DONE]
     assert [outcome.status for outcome in outcomes] == ["completed"]
 
     async def emitter(emit: object) -> None:
@@ -236,7 +238,8 @@ async def test_a_source_that_raises_after_its_done_chunk_still_completes(
         response = sse(emitter, on_close=outcomes.append, shutdown=ShutdownMonitor())
         await asyncio.wait_for(response(http_scope(), client.receive, client.send), WAIT_SECONDS)
     assert "raised after its done chunk" in caplog.text
-    assert [body for _, body in client.bodies][-2:] == [DONE, b""]
+    # Queued together, they leave in the last send, which ends the body.
+    assert [body for _, body in client.bodies][-1:] == [ONE + DONE]
     assert [outcome.status for outcome in outcomes] == ["completed"]
 
 

@@ -40,8 +40,17 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
@@ -548,6 +557,67 @@ async def _aclose(iterator: object) -> None:
 
 
 _WATCHER_NAME = "streamwire: receive() until http.disconnect"
+
+
+class _Started:
+    """Awaits a step of the source that has already run up to where it waits.
+
+    The hot loop peeks: it steps the source's ``__anext__()`` once without awaiting it, to learn
+    whether an item is ready (the step returns) or the source would wait (the step yields what
+    the task must wait on, ``signal``). In the second case the loop sends what is ready, then
+    awaits this object, which hands ``signal`` to the task and the task's answers to the step:
+    the source goes on as if it had been awaited from the start.
+    """
+
+    __slots__ = ("_signal", "_step")
+
+    def __init__(self, step: Any, signal: object) -> None:
+        self._step = step
+        self._signal = signal
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return self  # type: ignore[return-value]  # an iterator with send() and throw()
+
+    def __next__(self) -> object:
+        return self.send(None)
+
+    def send(self, value: object) -> object:
+        signal = self._signal
+        if signal is not _SENT:
+            self._signal = _SENT
+            return signal
+        return self._step.send(value)
+
+    def throw(
+        self, typ: Any, val: BaseException | None = None, tb: TracebackType | None = None
+    ) -> object:
+        self._signal = _SENT
+        exc = typ if val is None else val
+        if isinstance(exc, type):
+            exc = exc()
+        return self._step.throw(exc)
+
+    def close(self) -> None:
+        self._step.close()
+
+    async def abandon(self) -> None:
+        """Cancel the step where it waits (it was never awaited: the loop stopped in between)
+        and wait for the source to settle, as a source cancelled while awaited would."""
+        cancel = asyncio.CancelledError()
+        try:
+            self._signal = self._step.throw(cancel)
+        except BaseException:
+            return  # it ended: the cancel went through, or the source raised or returned
+        try:
+            await self
+        except asyncio.CancelledError as exc:
+            if exc is not cancel:
+                raise
+        except Exception:
+            logger.debug("the stream source raised while cancelled", exc_info=True)
+
+
+_SENT = object()  # _Started handed its first signal over
 _json_encode = msgspec.json.encode
 
 
@@ -660,6 +730,11 @@ class StreamRun(Generic[_T]):
         timers = self._timers = _timers_of(loop)
         encoder = self._encoder
         iterator: AsyncIterator[_T] | None = None
+        # Encoded items the source had ready, not sent yet (see the hot loop), and the step of
+        # the source a peek started when it would wait.
+        ready: list[bytes] | None = None
+        ready_events = ready_bytes = 0
+        waiting: _Started | None = None
         external_cancel = False
         try:
             try:
@@ -709,56 +784,101 @@ class StreamRun(Generic[_T]):
                         and settings.beat_seconds <= timeout
                     ):
                         timeout = None
-                    direct = not settings.coalesce
+                    coalesce = settings.coalesce
+                    batch_events = settings.max_buffered_events
                     in_a_row = 0
-                    async for item in iterator:
-                        if self._stopping:
-                            raise _StopStream
-                        if prefix is not None and type(item) is str:
-                            data, events = prefix + _json_encode(item) + suffix, 1
-                        else:
-                            data, events = encode(item)
-                        # An idle stream's frame holds neither the last item nor its bytes.
-                        del item
-                        if data:
-                            if direct and self._sender is None:
-                                # The steps of _send_direct, inlined.
-                                self._sent_at = started = loop_time()
-                                if timeout is not None and (
-                                    self._timer_at is None or self._timer_at > started + timeout
-                                ):
-                                    timers.schedule(self, started + timeout)
-                                self._send_task = me
-                                self._sending = True
-                                try:
-                                    await send(
-                                        {
-                                            "type": "http.response.body",
-                                            "body": data,
-                                            "more_body": True,
-                                        }
-                                    )
-                                except BaseException as exc:
-                                    self._send_failed(exc, me)
-                                finally:
-                                    self._sending = False
-                                    if self._idle_waiter is not None:
-                                        self._wake_idle()
-                                del data
-                                self._events_sent += events
-                                if self._stopping:
-                                    raise _StopStream
-                                in_a_row += 1
-                                if in_a_row >= DIRECT_SENDS_BEFORE_YIELD:
-                                    in_a_row = 0
-                                    # Let the watcher (and every other stream) run now and then.
-                                    await asyncio.sleep(0)
+                    # Adaptive coalescing: after an item, the source is stepped once more
+                    # without waiting (a peek). While it has items ready they join ``ready``;
+                    # when it would wait (``waiting``: that started step), or the batch reaches
+                    # max_buffered_events items or COALESCE_MAX_BYTES, what is ready leaves in
+                    # one send before the loop goes on. A lone item therefore leaves at once;
+                    # without coalescing, every item does. The source is not stepped while a
+                    # send is in flight: a slow client holds it here.
+                    try:
+                        while True:
+                            if ready is not None and (
+                                waiting is not None
+                                or not coalesce
+                                or ready_events >= batch_events
+                                or ready_bytes >= COALESCE_MAX_BYTES
+                            ):
+                                data = ready[0] if len(ready) == 1 else b"".join(ready)
+                                events, ready = ready_events, None
+                                if self._sender is None:
+                                    # The steps of _send_direct, inlined.
+                                    self._sent_at = started = loop_time()
+                                    if timeout is not None and (
+                                        self._timer_at is None or self._timer_at > started + timeout
+                                    ):
+                                        timers.schedule(self, started + timeout)
+                                    self._send_task = me
+                                    self._sending = True
+                                    try:
+                                        await send(
+                                            {
+                                                "type": "http.response.body",
+                                                "body": data,
+                                                "more_body": True,
+                                            }
+                                        )
+                                    except BaseException as exc:
+                                        self._send_failed(exc, me)
+                                    finally:
+                                        self._sending = False
+                                        if self._idle_waiter is not None:
+                                            self._wake_idle()
+                                    del data
+                                    self._events_sent += events
+                                    if self._stopping:
+                                        raise _StopStream
+                                    in_a_row += events
+                                    if in_a_row >= DIRECT_SENDS_BEFORE_YIELD and waiting is None:
+                                        in_a_row = 0
+                                        # Let the watcher (and every other stream) run now and then.
+                                        await asyncio.sleep(0)
+                                else:
+                                    await self._queue(data, events)
+                                    del data
+                            if encoder.finished:
+                                break
+                            if waiting is not None:
+                                step, waiting = waiting, None
+                                item = await step
+                            elif ready is None:
+                                item = await anext(iterator)
                             else:
-                                await self._queue(data, events)
+                                peek = anext(iterator).__await__()
+                                try:
+                                    signal = peek.send(None)
+                                except StopIteration as stop:
+                                    item = stop.value
+                                else:
+                                    waiting = _Started(peek, signal)
+                                    del peek, signal
+                                    continue
+                            if self._stopping:
+                                raise _StopStream
+                            if prefix is not None and type(item) is str:
+                                data, events = prefix + _json_encode(item) + suffix, 1
+                            else:
+                                data, events = encode(item)
+                            # An idle stream's frame holds neither the last item nor its bytes.
+                            del item
+                            if data:
+                                if ready is None:
+                                    ready, ready_events, ready_bytes = [data], events, len(data)
+                                else:
+                                    ready.append(data)
+                                    ready_events += events
+                                    ready_bytes += len(data)
                                 del data
-                        if encoder.finished:
-                            break
+                    except StopAsyncIteration:
+                        pass  # the source ended
                     tail = encoder.end()
+                    if ready is not None:
+                        # What was ready leaves with the end, in the stream's last send.
+                        tail = (b"".join(ready) + tail[0], ready_events + tail[1])
+                        ready = None
             except asyncio.CancelledError:
                 if not self._own_cancel():
                     raise
@@ -775,6 +895,13 @@ class StreamRun(Generic[_T]):
                     self._source_error = exc
                     tail = encoder.fail(exc)
                     abort = tail is None
+                    if ready is not None:
+                        # What the source had ready before it failed leaves first.
+                        joined = b"".join(ready)
+                        if tail is None:
+                            self._get_outbox().append(joined, ready_events)
+                        else:
+                            tail = (joined + tail[0], ready_events + tail[1])
             finally:
                 self._interruptible = False
                 if self._cancelled_me:
@@ -789,6 +916,8 @@ class StreamRun(Generic[_T]):
             raise
         finally:
             try:
+                if waiting is not None:
+                    await waiting.abandon()
                 if iterator is not None:
                     await _aclose(iterator)
                 if self._slow_close is not None:

@@ -184,7 +184,7 @@ def stream(
     on_disconnect: DisconnectCallback | None = None,
     on_close: CloseCallback | None = None,
     shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
-    coalesce: bool = False,
+    coalesce: bool = True,
     background: BackgroundTask | None = None,
     shutdown: ShutdownMonitor | None = None,
 ) -> ChunkedResponse[TextChunk]:
@@ -199,12 +199,14 @@ def stream(
         headers: extra response headers (not ``content-type`` nor connection/framing headers).
         status_code: the HTTP status.
         send_timeout_seconds: drop a client that takes longer than this to accept one piece.
-        max_buffered_events: how many produced pieces may wait behind a send in flight (with
-            ``coalesce``); without it a slow send holds the source directly.
+        max_buffered_events: how many produced pieces may wait behind a send in flight (a
+            heartbeat, or an emitter's coalesced batch); a generator's own send holds it
+            directly.
         on_disconnect: called when the client leaves early.
         on_close: called exactly once with a :class:`StreamOutcome`.
         shutdown_grace_seconds: at server shutdown, the time to send what is buffered.
-        coalesce: let pieces already waiting leave in one send.
+        coalesce: let pieces already waiting leave in one send, up to 64 KiB (a lone piece
+            never waits). On by default; ``False`` sends each piece on its own.
         background: a Starlette background task run after the stream ends.
         shutdown: the :class:`ShutdownMonitor` to follow.
 
@@ -254,7 +256,7 @@ def ndjson(
     on_disconnect: DisconnectCallback | None = None,
     on_close: CloseCallback | None = None,
     shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
-    coalesce: bool = False,
+    coalesce: bool = True,
     background: BackgroundTask | None = None,
     shutdown: ShutdownMonitor | None = None,
 ) -> ChunkedResponse[object]:

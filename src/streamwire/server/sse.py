@@ -207,7 +207,7 @@ class SSEResponse(StreamingResponseBase[SSEItem]):
         status_code: int = 200,
         retry_ms: int | None = None,
         shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
-        coalesce: bool = False,
+        coalesce: bool = True,
         background: BackgroundTask | None = None,
         shutdown: ShutdownMonitor | None = None,
     ) -> None:
@@ -268,7 +268,7 @@ def sse(
     status_code: int = 200,
     retry_ms: int | None = None,
     shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
-    coalesce: bool = False,
+    coalesce: bool = True,
     background: BackgroundTask | None = None,
     shutdown: ShutdownMonitor | None = None,
 ) -> SSEResponse:
@@ -286,9 +286,9 @@ def sse(
         send_timeout_seconds: drop a client whose read of one event takes longer than this
             and cancel the source; ``None`` waits forever.
         max_buffered_events: how many produced events may wait behind a send in flight (a
-            heartbeat, a coalesced batch); the source waits (``emit`` does not return, the
-            generator is not resumed) while that many wait. Without ``coalesce`` a slow send
-            holds the source directly.
+            heartbeat, or an emitter's coalesced batch); the source waits (``emit`` does not
+            return, the generator is not resumed) while that many wait. A generator's own
+            send holds it directly: it is not resumed while its send is in flight.
         on_disconnect: ``on_disconnect()``, sync or async, when the client leaves early.
         on_close: ``on_close(outcome)``, sync or async, exactly once when the stream ends,
             whatever the reason, with a :class:`StreamOutcome`.
@@ -299,8 +299,9 @@ def sse(
             dialect); also the base of the hint sent at shutdown.
         shutdown_grace_seconds: when the server shuts down, how long the stream has to send
             what is buffered and its ``server_shutdown`` notice before it is closed.
-        coalesce: let events that are already waiting leave in one ``send`` (a lone event
-            never waits). Off by default: one send per event.
+        coalesce: let events that are already waiting leave in one ``send``, up to 64 KiB
+            (a lone event never waits: it leaves as soon as the source would wait). On by
+            default; ``False`` sends each event on its own.
         background: a Starlette background task run after the stream ends.
         shutdown: the :class:`ShutdownMonitor` to follow (the process-wide one by default).
 
