@@ -97,7 +97,8 @@ def _text_delta_frame() -> tuple[bytes, bytes]:
 
 # The common item of the common dialect (a str in native) skips the chunk object: the bytes
 # are the same, built around msgspec's encoding of the text.
-_TEXT_PREFIX, _TEXT_SUFFIX = _text_delta_frame()
+_TEXT_FRAME = _text_delta_frame()  # one tuple for every encoder (an idle stream holds it)
+_TEXT_PREFIX, _TEXT_SUFFIX = _TEXT_FRAME
 _encode_json = msgspec.json.encode
 
 
@@ -133,7 +134,7 @@ class _SSEEncoder:
         self.finished = False
         #: A ``str`` item's bytes are ``prefix + msgspec.json.encode(item) + suffix`` (the
         #: native dialect): the stream engine builds them itself, without a call per item.
-        self.text_frame = (_TEXT_PREFIX, _TEXT_SUFFIX) if native else None
+        self.text_frame = _TEXT_FRAME if native else None
 
     def _chunk(self, chunk: Chunk) -> tuple[bytes, int]:
         if isinstance(chunk, Done):
