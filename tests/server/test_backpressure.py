@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from streamwire.server import SSEItem, StreamOutcome, sse
+from streamwire.server._engine import COALESCE_MAX_BYTES
 from tests.server._support import WAIT_SECONDS, wait_for
 from tests.servers import LiveServer
 
@@ -26,10 +27,13 @@ CLIENT_RCVBUF = 4096
 # which is kernel memory, not ours, but makes the test push hundreds of MB through loopback).
 SERVER_SNDBUF = 32 * 1024
 # What may legitimately sit between a blocked producer and a client that reads nothing: the
-# response's buffer and the event in the sender's hand, asyncio's transport buffer (uvicorn
-# pauses at 64 KiB; one write may overshoot it), the kernel's send buffer and the client's
-# receive buffer (the kernel doubles what was asked for both; getsockopt reports the result).
+# response's buffer and the event in the sender's hand, one coalesced batch (the events the
+# source had ready, up to COALESCE_MAX_BYTES and the item that crossed it), asyncio's transport
+# buffer (uvicorn pauses at 64 KiB; one write may overshoot it), the kernel's send buffer and
+# the client's receive buffer (the kernel doubles what was asked for both; getsockopt reports
+# the result).
 TRANSPORT_HIGH_WATER = 64 * 1024
+BATCH_BYTES = COALESCE_MAX_BYTES + EVENT_BYTES
 
 
 @dataclass
@@ -110,7 +114,12 @@ def test_100_stalled_clients_block_their_producers_and_memory_stays_bounded(
         rcvbuf = socks[0].getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         sndbuf = server._sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         bound_bytes = (
-            (BUFFERED + 2) * EVENT_BYTES + TRANSPORT_HIGH_WATER + EVENT_BYTES + sndbuf + rcvbuf
+            (BUFFERED + 2) * EVENT_BYTES
+            + BATCH_BYTES
+            + TRANSPORT_HIGH_WATER
+            + EVENT_BYTES
+            + sndbuf
+            + rcvbuf
         )
         worst = max(counters[key].produced for key in keys)
         assert worst * EVENT_BYTES <= bound_bytes

@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.types import Message
 
 from streamwire.server import SSEItem, StreamOutcome, sse
+from streamwire.server._engine import COALESCE_MAX_BYTES
 from streamwire.server.shutdown import ShutdownMonitor
 from tests.server._support import WAIT_SECONDS
 from tests.server.test_engine_behaviours import ITEM_LIMIT, Client, http_scope
@@ -65,9 +66,10 @@ async def test_a_coalescing_stream_holds_its_source_at_the_buffer_while_a_send_i
             before = produced
             await asyncio.sleep(0.02)
         assert produced == before
-        # Two batches of max_buffered_events items (the one sent, the one stuck in its send):
-        # the source is not stepped while the send is stuck.
-        assert produced == 2 * 4
+        # Two batches of at most 64 KiB (the one sent, the one stuck in its send): the source
+        # is not stepped while the send is stuck.
+        item_bytes = len(b'data: {"type":"text-delta","delta":"x"}\n\n')
+        assert produced <= 2 * (COALESCE_MAX_BYTES // item_bytes + 1)
         client.gone.set()  # the client leaves: the stuck send and the waiting source both end
         await asyncio.wait_for(task, WAIT_SECONDS)
     finally:

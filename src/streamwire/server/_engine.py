@@ -280,10 +280,10 @@ def check_source(source: object, *, allow_text: bool = False) -> None:
 # --------------------------------------------------------------------------------------------
 # The bounded buffer between the response task and the sender task.
 
-# 64 KiB: while no send is in flight, a coalescing stream lets the source run ahead of
-# max_buffered_events up to this many bytes, so one send carries a big batch (about a socket
-# buffer's worth, uvicorn's flow-control high-water mark); a stalled client still holds the
-# source at max_buffered_events.
+# 64 KiB: the most one coalesced send carries (about a socket buffer's worth, uvicorn's
+# flow-control high-water mark). An iterator's ready items join a batch up to this size; an
+# emitter runs ahead of max_buffered_events up to it while no send is in flight (a stalled
+# client still holds an emitter at max_buffered_events).
 COALESCE_MAX_BYTES = 64 * 1024
 
 
@@ -786,21 +786,19 @@ class StreamRun(Generic[_T]):
                     ):
                         timeout = None
                     coalesce = settings.coalesce
-                    batch_events = settings.max_buffered_events
                     in_a_row = 0
                     # Adaptive coalescing: after an item, the source is stepped once more
                     # without waiting (a peek). While it has items ready they join ``ready``;
                     # when it would wait (``waiting``: that started step), or the batch reaches
-                    # max_buffered_events items or COALESCE_MAX_BYTES, what is ready leaves in
-                    # one send before the loop goes on. A lone item therefore leaves at once;
-                    # without coalescing, every item does. The source is not stepped while a
-                    # send is in flight: a slow client holds it here.
+                    # COALESCE_MAX_BYTES, what is ready leaves in one send before the loop goes
+                    # on. A lone item therefore leaves at once; without coalescing, every item
+                    # does. The source is not stepped while a send is in flight: a slow client
+                    # holds it here, with at most one batch in the send.
                     try:
                         while True:
                             if ready is not None and (
                                 waiting is not None
                                 or not coalesce
-                                or ready_events >= batch_events
                                 or ready_bytes >= COALESCE_MAX_BYTES
                             ):
                                 data = ready[0] if len(ready) == 1 else b"".join(ready)

@@ -91,5 +91,11 @@ def get_dialect(name: str | Dialect) -> Dialect:
         raise InvalidArgumentError(
             "dialect", f"must be one of {', '.join(DIALECT_NAMES)} (got {name!r})"
         )
-    dialect: Dialect = importlib.import_module(module).DIALECT
+    dialect = _LOADED.get(name)
+    if dialect is None:
+        # Imported once: every streaming response looks its dialect up by name.
+        dialect = _LOADED[name] = importlib.import_module(module).DIALECT
     return dialect
+
+
+_LOADED: dict[str, Dialect] = {}
