@@ -88,18 +88,14 @@ def sse_variant(item: Callable[[], object], **options: Any) -> Variant:
 
 UNPACED: dict[str, Variant] = {
     "raw ASGI loop (f-string + send)": raw_loop,
-    "sse() defaults, str items": sse_variant(lambda: DATA),
+    "sse() defaults (coalescing), str items": sse_variant(lambda: DATA),
     "sse(), ServerSentEvent items": sse_variant(lambda: ServerSentEvent(data=DATA)),
-    "sse(send_timeout_seconds=None)": sse_variant(lambda: DATA, send_timeout_seconds=None),
-    "sse(send_timeout=None, heartbeat=None)": sse_variant(
-        lambda: DATA, send_timeout_seconds=None, heartbeat_seconds=None
+    "sse(coalesce=False), str items": sse_variant(lambda: DATA, coalesce=False),
+    "sse(coalesce=False, send_timeout=None)": sse_variant(
+        lambda: DATA, coalesce=False, send_timeout_seconds=None
     ),
-    "sse(coalesce=True)": sse_variant(lambda: DATA, coalesce=True),
-    "sse(coalesce=True, max_buffered_events=1024)": sse_variant(
-        lambda: DATA, coalesce=True, max_buffered_events=1024
-    ),
-    "sse(coalesce=True, 1024, ServerSentEvent items)": sse_variant(
-        lambda: ServerSentEvent(data=DATA), coalesce=True, max_buffered_events=1024
+    "sse(coalesce=False, send_timeout=None, heartbeat=None)": sse_variant(
+        lambda: DATA, coalesce=False, send_timeout_seconds=None, heartbeat_seconds=None
     ),
 }
 
@@ -139,13 +135,13 @@ async def raw_paced(streams: int, n: int, interval: float) -> int:
 
 PACED: dict[str, Callable[[int, int, float], Awaitable[int]]] = {
     "raw ASGI loop": raw_paced,
-    "sse() defaults": paced_variant(),
+    "sse() defaults (coalescing)": paced_variant(),
+    "sse(coalesce=False)": paced_variant(coalesce=False),
     "sse(send_timeout_seconds=None)": paced_variant(send_timeout_seconds=None),
     "sse(heartbeat_seconds=None)": paced_variant(heartbeat_seconds=None),
     "sse(send_timeout=None, heartbeat=None)": paced_variant(
         send_timeout_seconds=None, heartbeat_seconds=None
     ),
-    "sse(coalesce=True)": paced_variant(coalesce=True),
 }
 
 

@@ -5,13 +5,15 @@ them):
 
 * the **response task** (the task the server runs the ASGI app in) runs the source (an async
   iterable, a sync iterable in a thread, or an emitter), encodes each item and hands the bytes
-  to ASGI ``send`` itself: no hop between tasks, as in a hand-written ASGI loop;
+  to ASGI ``send`` itself: no hop between tasks, as in a hand-written ASGI loop. With
+  ``coalesce`` (the default) it peeks at an iterable source after each item: the items it has
+  ready leave in one send, the moment it would wait (:class:`_Started`);
 * the **watcher** is a bare task awaiting ``receive()`` (no frame of ours), so a client that
   leaves is noticed while the source still waits on the model, whatever ASGI spec version the
   server reports;
-* the **sender** task exists only while bytes wait in the :class:`_Outbox`: with
-  ``coalesce=True`` (items already waiting leave in one send), for a heartbeat, and for the
-  shutdown notice; it ends when the outbox is empty;
+* the **sender** task exists only while bytes wait in the :class:`_Outbox`: a coalescing
+  emitter's items (everything waiting leaves in one send), a heartbeat, and the shutdown notice;
+  it ends when the outbox is empty;
 * the stream's deadline in the loop's shared :class:`_Timers` sends a heartbeat when nothing was
   sent for ``heartbeat_seconds`` and drops the client when one send takes longer than
   ``send_timeout_seconds``;

@@ -1,7 +1,8 @@
 """``stream()`` and ``ndjson()``: plain chunked streaming (CSV, text, JSON lines).
 
-Each item the source produces is flushed to the client at once, with the same disconnect
-detection, backpressure, send timeout, shutdown and ``on_close`` as :func:`~streamwire.server.sse`.
+Each item the source produces is flushed to the client as soon as the source would wait for the
+next one (items it already has ready leave in one send), with the same disconnect detection,
+backpressure, send timeout, shutdown and ``on_close`` as :func:`~streamwire.server.sse`.
 
 These formats have no way to report an error in-band, so when the source raises, the traceback is
 logged and the body is left *incomplete* (the server closes the connection without the final
