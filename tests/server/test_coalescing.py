@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from streamwire.server import SSEItem, StreamOutcome, ndjson, sse
-from streamwire.server._engine import COALESCE_MAX_BYTES, _Started
+from streamwire.server._engine import COALESCE_MAX_BYTES, _abandon, _drive
 from streamwire.server.shutdown import ShutdownMonitor
 from tests.server._support import WAIT_SECONDS
 from tests.server.test_engine_behaviours import Client, http_scope
@@ -244,23 +244,35 @@ async def test_a_shutdown_during_a_batch_send_sends_the_notice_after_it() -> Non
     assert [outcome.status for outcome in outcomes] == ["shutdown"]
 
 
-async def test_a_started_step_forwards_what_the_task_sends_throws_and_closes() -> None:
-    async def step() -> int:
-        await asyncio.sleep(WAIT_SECONDS)
-        return 1
+async def test_driving_a_started_step_passes_on_results_exceptions_and_cancels() -> None:
+    async def step(wait: asyncio.Future[int]) -> int:
+        await asyncio.sleep(0)  # a bare yield
+        return await wait + 1
 
-    coro = step()
-    signal = coro.send(None)  # the peek: the step now waits on the sleep's future
-    waiting = _Started(coro, signal).__await__()
-    assert waiting.send(None) is signal  # handed over once, then the step's own answers
-    with pytest.raises(KeyError):
-        waiting.throw(KeyError)  # the (type) form a task may use
+    loop = asyncio.get_running_loop()
+    wait = loop.create_future()
+    coro = step(wait)
+    first = coro.send(None)  # the peek: a bare yield
+    assert first is None
+    loop.call_soon(wait.set_result, 1)
+    assert await asyncio.wait_for(_drive(coro, first), WAIT_SECONDS) == 2
+
+    failing = loop.create_future()
+    coro = step(failing)
+    loop.call_soon(failing.set_exception, KeyError("upstream"))
+    with pytest.raises(KeyError):  # raised inside the source, where it awaited
+        await asyncio.wait_for(_drive(coro, coro.send(None)), WAIT_SECONDS)
     assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
 
-    coro = step()
-    waiting = _Started(coro, coro.send(None)).__await__()
-    waiting.close()
-    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED  # closed where it waited
+    never = loop.create_future()
+    coro = step(never)
+    driver = asyncio.create_task(_drive(coro, coro.send(None)))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    driver.cancel()  # the task's cancel reaches the source at its await
+    with pytest.raises(asyncio.CancelledError):
+        await driver
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
 
 
 async def test_abandoning_a_step_passes_on_a_cancel_of_its_own() -> None:
@@ -274,6 +286,17 @@ async def test_abandoning_a_step_passes_on_a_cancel_of_its_own() -> None:
             raise other from None
 
     coro = step()
+    assert coro.send(None) is not None  # started: it waits on the sleep's future
     with pytest.raises(asyncio.CancelledError) as info:
-        await _Started(coro, coro.send(None)).abandon()
+        await _abandon(coro)
     assert info.value is other
+
+
+async def test_abandoning_a_step_that_already_ended_does_nothing() -> None:
+    async def step() -> int:
+        return 1
+
+    coro = step()
+    with pytest.raises(StopIteration):
+        coro.send(None)
+    await _abandon(coro)  # the throw finds it ended

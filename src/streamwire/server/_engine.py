@@ -7,7 +7,7 @@ them):
   iterable, a sync iterable in a thread, or an emitter), encodes each item and hands the bytes
   to ASGI ``send`` itself: no hop between tasks, as in a hand-written ASGI loop. With
   ``coalesce`` (the default) it peeks at an iterable source after each item: the items it has
-  ready leave in one send, the moment it would wait (:class:`_Started`);
+  ready leave in one send, the moment it would wait (:func:`_drive`);
 * the **watcher** is a bare task awaiting ``receive()`` (no frame of ours), so a client that
   leaves is noticed while the source still waits on the model, whatever ASGI spec version the
   server reports;
@@ -47,12 +47,10 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Generator,
     Iterable,
     Iterator,
 )
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
@@ -562,65 +560,52 @@ async def _aclose(iterator: object) -> None:
 _WATCHER_NAME = "streamwire: receive() until http.disconnect"
 
 
-class _Started:
-    """Awaits a step of the source that has already run up to where it waits.
+async def _drive(step: Any, signal: object) -> Any:
+    """Go on with a step of the source that a peek started: ``signal`` is what it yielded (the
+    future it waits on, or ``None`` for a bare yield). Returns what the step returns.
 
-    The hot loop peeks: it steps the source's ``__anext__()`` once without awaiting it, to learn
-    whether an item is ready (the step returns) or the source would wait (the step yields what
-    the task must wait on, ``signal``). In the second case the loop sends what is ready, then
-    awaits this object, which hands ``signal`` to the task and the task's answers to the step:
-    the source goes on as if it had been awaited from the start.
+    The loop waits on the very future the source waits on, then lets the step read the outcome
+    (``send(None)``) or receives what the task threw (a cancel) and passes it on (``throw``):
+    the source goes on as if it had been awaited from the start. The hot loop in
+    :meth:`StreamRun.run` has the same steps inline (no frame of its own while it waits).
     """
-
-    __slots__ = ("_signal", "_step")
-
-    def __init__(self, step: Any, signal: object) -> None:
-        self._step = step
-        self._signal = signal
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        return self  # type: ignore[return-value]  # an iterator with send() and throw()
-
-    def __next__(self) -> object:
-        return self.send(None)
-
-    def send(self, value: object) -> object:
-        signal = self._signal
-        if signal is not _SENT:
-            self._signal = _SENT
-            return signal
-        return self._step.send(value)
-
-    def throw(
-        self, typ: Any, val: BaseException | None = None, tb: TracebackType | None = None
-    ) -> object:
-        self._signal = _SENT
-        exc = typ if val is None else val
-        if isinstance(exc, type):
-            exc = exc()
-        return self._step.throw(exc)
-
-    def close(self) -> None:
-        self._step.close()
-
-    async def abandon(self) -> None:
-        """Cancel the step where it waits (it was never awaited: the loop stopped in between)
-        and wait for the source to settle, as a source cancelled while awaited would."""
-        cancel = asyncio.CancelledError()
+    while True:
         try:
-            self._signal = self._step.throw(cancel)
-        except BaseException:
-            return  # it ended: the cancel went through, or the source raised or returned
-        try:
-            await self
-        except asyncio.CancelledError as exc:
-            if exc is not cancel:
-                raise
-        except Exception:
-            logger.debug("the stream source raised while cancelled", exc_info=True)
+            if signal is None:
+                await asyncio.sleep(0)
+            else:
+                # As a task does with a future it is handed: else awaiting it again fails.
+                signal._asyncio_future_blocking = False  # type: ignore[attr-defined]
+                await signal  # type: ignore[misc]  # a future the step yielded
+        except BaseException as exc:
+            try:
+                signal = step.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                signal = step.send(None)
+            except StopIteration as stop:
+                return stop.value
 
 
-_SENT = object()  # _Started handed its first signal over
+async def _abandon(step: Any) -> None:
+    """Cancel a started step where it waits (the loop stopped between the peek and awaiting
+    it) and wait for the source to settle, as a source cancelled while awaited would."""
+    cancel = asyncio.CancelledError()
+    try:
+        signal = step.throw(cancel)
+    except BaseException:
+        return  # it ended: the cancel went through, or the source raised or returned
+    try:
+        await _drive(step, signal)
+    except asyncio.CancelledError as exc:
+        if exc is not cancel:
+            raise
+    except Exception:
+        logger.debug("the stream source raised while cancelled", exc_info=True)
+
+
 _json_encode = msgspec.json.encode
 
 
@@ -735,10 +720,11 @@ class StreamRun(Generic[_T]):
         encoder = self._encoder
         iterator: AsyncIterator[_T] | None = None
         # Encoded items the source had ready, not sent yet (see the hot loop), and the step of
-        # the source a peek started when it would wait.
+        # the source a peek started when it would wait, with what it waits on.
         ready: list[bytes] | None = None
         ready_events = ready_bytes = 0
-        waiting: _Started | None = None
+        peek: Any = None
+        signal: object = None
         external_cancel = False
         try:
             try:
@@ -799,7 +785,7 @@ class StreamRun(Generic[_T]):
                     try:
                         while True:
                             if ready is not None and (
-                                waiting is not None
+                                peek is not None
                                 or not coalesce
                                 or ready_bytes >= COALESCE_MAX_BYTES
                             ):
@@ -834,7 +820,7 @@ class StreamRun(Generic[_T]):
                                     if self._stopping:
                                         raise _StopStream
                                     in_a_row += events
-                                    if in_a_row >= DIRECT_SENDS_BEFORE_YIELD and waiting is None:
+                                    if in_a_row >= DIRECT_SENDS_BEFORE_YIELD and peek is None:
                                         in_a_row = 0
                                         # Let the watcher (and every other stream) run now and then.
                                         await asyncio.sleep(0)
@@ -843,19 +829,39 @@ class StreamRun(Generic[_T]):
                                     del data
                             if encoder.finished:
                                 break
-                            if waiting is not None:
-                                step, waiting = waiting, None
-                                item = await step
+                            if peek is not None:
+                                # The steps of _drive, inlined: wait on what the source waits
+                                # on, then let it go on, until it yields its next item.
+                                while True:
+                                    try:
+                                        if signal is None:
+                                            await asyncio.sleep(0)
+                                        else:
+                                            signal._asyncio_future_blocking = False  # type: ignore[attr-defined]
+                                            await signal  # type: ignore[misc]  # a future
+                                    except BaseException as exc:
+                                        try:
+                                            signal = peek.throw(exc)
+                                        except StopIteration as stop:
+                                            item = stop.value
+                                            break
+                                    else:
+                                        try:
+                                            signal = peek.send(None)
+                                        except StopIteration as stop:
+                                            item = stop.value
+                                            break
+                                peek = signal = None
                             elif ready is None:
                                 item = await anext(iterator)
                             else:
                                 peek = anext(iterator).__await__()
                                 try:
-                                    waiting = _Started(peek, peek.send(None))
+                                    signal = peek.send(None)
                                 except StopIteration as stop:
                                     item = stop.value
+                                    peek = None
                                 else:
-                                    del peek
                                     continue
                             if self._stopping:
                                 raise _StopStream
@@ -874,7 +880,7 @@ class StreamRun(Generic[_T]):
                                     ready_bytes += len(data)
                                 del data
                     except StopAsyncIteration:
-                        pass  # the source ended
+                        peek = None  # the source ended
                     tail = encoder.end()
                     if ready is not None:
                         # What was ready leaves with the end, in the stream's last send.
@@ -917,8 +923,8 @@ class StreamRun(Generic[_T]):
             raise
         finally:
             try:
-                if waiting is not None:
-                    await waiting.abandon()
+                if peek is not None:
+                    await _abandon(peek)
                 if iterator is not None:
                     await _aclose(iterator)
                 if self._slow_close is not None:
