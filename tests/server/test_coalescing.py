@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from streamwire.protocol.errors import InvalidArgumentError
 from streamwire.server import SSEItem, StreamOutcome, ndjson, sse
 from streamwire.server._engine import COALESCE_MAX_BYTES, _abandon, _drive
 from streamwire.server.shutdown import ShutdownMonitor
@@ -300,3 +301,21 @@ async def test_abandoning_a_step_that_already_ended_does_nothing() -> None:
     with pytest.raises(StopIteration):
         coro.send(None)
     await _abandon(coro)  # the throw finds it ended
+
+
+def test_responses_with_the_same_options_share_checked_settings() -> None:
+    first = sse(["a"], heartbeat_seconds=5)
+    again = sse(["b"], heartbeat_seconds=5)
+    assert first.settings is again.settings
+    assert sse(["c"], heartbeat_seconds=6).settings is not first.settings
+    # Equal but not equally valid options are not served from the cache.
+    assert sse(["d"], max_buffered_events=1).settings.max_buffered_events == 1
+    with pytest.raises(InvalidArgumentError) as info:
+        sse(["e"], max_buffered_events=True)
+    assert info.value.field == "max_buffered_events"
+    with pytest.raises(InvalidArgumentError) as info:
+        sse(["f"], max_buffered_events=[1])  # type: ignore[arg-type]  # unhashable, and wrong
+    assert info.value.field == "max_buffered_events"
+    # Settings with hooks are the response's own.
+    hooked = sse(["g"], on_close=lambda outcome: None)
+    assert hooked.settings is not sse(["h"], on_close=lambda outcome: None).settings

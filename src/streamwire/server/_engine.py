@@ -193,6 +193,71 @@ def shared_settings(settings: StreamSettings) -> StreamSettings:
     return shared
 
 
+# The same, by the arguments they were built from: most responses pass the same options, and
+# building and checking a StreamSettings costs more than the rest of the response together.
+_SETTINGS_BY_ARGUMENTS: dict[tuple[object, ...], StreamSettings] = {}
+
+
+def stream_settings(
+    *,
+    heartbeat_seconds: float | None,
+    heartbeat: bytes | None,
+    send_timeout_seconds: float | None,
+    max_buffered_events: int,
+    coalesce: bool,
+    shutdown_grace_seconds: float,
+    on_disconnect: DisconnectCallback | None,
+    on_close: CloseCallback | None,
+    shutdown_monitor: ShutdownMonitor,
+) -> StreamSettings:
+    """Checked :class:`StreamSettings` for these options, shared when they have no hooks.
+
+    Raises:
+        InvalidArgumentError: an option is out of range or of the wrong type.
+    """
+    key: tuple[object, ...] | None = None
+    if on_disconnect is None and on_close is None:
+        # The types are part of the key: 1, 1.0 and True are equal, but not equally valid.
+        key = (
+            heartbeat_seconds,
+            type(heartbeat_seconds),
+            heartbeat,
+            send_timeout_seconds,
+            type(send_timeout_seconds),
+            max_buffered_events,
+            type(max_buffered_events),
+            coalesce,
+            shutdown_grace_seconds,
+            type(shutdown_grace_seconds),
+            shutdown_monitor,
+        )
+        try:
+            found = _SETTINGS_BY_ARGUMENTS.get(key)
+        except TypeError:  # an unhashable option: the checks below name it
+            key = None
+        else:
+            if found is not None:
+                return found
+    settings = shared_settings(
+        StreamSettings(
+            heartbeat_seconds=heartbeat_seconds,
+            heartbeat=heartbeat,
+            send_timeout_seconds=send_timeout_seconds,
+            max_buffered_events=max_buffered_events,
+            coalesce=bool(coalesce),
+            shutdown_grace_seconds=shutdown_grace_seconds,
+            on_disconnect=on_disconnect,
+            on_close=on_close,
+            shutdown_monitor=shutdown_monitor,
+        )
+    )
+    if key is not None:
+        if len(_SETTINGS_BY_ARGUMENTS) >= _SHARED_SETTINGS_MAX:
+            _SETTINGS_BY_ARGUMENTS.clear()
+        _SETTINGS_BY_ARGUMENTS[key] = settings
+    return settings
+
+
 def _positive_or_none(name: str, value: float | None) -> None:
     if value is None:
         return

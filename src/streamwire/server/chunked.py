@@ -24,8 +24,7 @@ from streamwire.server._engine import (
     DEFAULT_SEND_TIMEOUT_SECONDS,
     DEFAULT_SHUTDOWN_GRACE_SECONDS,
     StreamAbortedError,
-    StreamSettings,
-    shared_settings,
+    stream_settings,
 )
 from streamwire.server._response import StreamingResponseBase, build_headers
 from streamwire.server.outcome import CloseCallback, DisconnectCallback, Emit
@@ -137,18 +136,16 @@ class ChunkedResponse(StreamingResponseBase[_T]):
             raise InvalidArgumentError("content_type", "must not contain CR, LF or NUL")
         self.media_type = content_type
         self._new_encoder = new_encoder
-        settings = shared_settings(
-            StreamSettings(
-                heartbeat_seconds=None,
-                heartbeat=None,
-                send_timeout_seconds=send_timeout_seconds,
-                max_buffered_events=max_buffered_events,
-                coalesce=bool(coalesce),
-                shutdown_grace_seconds=shutdown_grace_seconds,
-                on_disconnect=on_disconnect,
-                on_close=on_close,
-                shutdown_monitor=shutdown if shutdown is not None else shutdown_monitor,
-            )
+        settings = stream_settings(
+            heartbeat_seconds=None,
+            heartbeat=None,
+            send_timeout_seconds=send_timeout_seconds,
+            max_buffered_events=max_buffered_events,
+            coalesce=coalesce,
+            shutdown_grace_seconds=shutdown_grace_seconds,
+            on_disconnect=on_disconnect,
+            on_close=on_close,
+            shutdown_monitor=shutdown if shutdown is not None else shutdown_monitor,
         )
         raw_headers = build_headers(content_type=content_type, fixed=_STREAM_HEADERS, user=headers)
         super().__init__(

@@ -39,8 +39,7 @@ from streamwire.server._engine import (
     DEFAULT_MAX_BUFFERED_EVENTS,
     DEFAULT_SEND_TIMEOUT_SECONDS,
     DEFAULT_SHUTDOWN_GRACE_SECONDS,
-    StreamSettings,
-    shared_settings,
+    stream_settings,
 )
 from streamwire.server._response import StreamingResponseBase, build_headers
 from streamwire.server.errors import SafeStreamError
@@ -223,18 +222,16 @@ class SSEResponse(StreamingResponseBase[SSEItem]):
                     "a `retry:` field",
                 )
         self.retry_ms = retry_ms
-        settings = shared_settings(
-            StreamSettings(
-                heartbeat_seconds=heartbeat_seconds,
-                heartbeat=HEARTBEAT,
-                send_timeout_seconds=send_timeout_seconds,
-                max_buffered_events=max_buffered_events,
-                coalesce=bool(coalesce),
-                shutdown_grace_seconds=shutdown_grace_seconds,
-                on_disconnect=on_disconnect,
-                on_close=on_close,
-                shutdown_monitor=shutdown if shutdown is not None else shutdown_monitor,
-            )
+        settings = stream_settings(
+            heartbeat_seconds=heartbeat_seconds,
+            heartbeat=HEARTBEAT,
+            send_timeout_seconds=send_timeout_seconds,
+            max_buffered_events=max_buffered_events,
+            coalesce=coalesce,
+            shutdown_grace_seconds=shutdown_grace_seconds,
+            on_disconnect=on_disconnect,
+            on_close=on_close,
+            shutdown_monitor=shutdown if shutdown is not None else shutdown_monitor,
         )
         raw_headers = build_headers(
             content_type=_CONTENT_TYPE,
