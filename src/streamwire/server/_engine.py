@@ -625,14 +625,24 @@ async def _aclose(iterator: object) -> None:
 _WATCHER_NAME = "streamwire: receive() until http.disconnect"
 
 
+async def _agen() -> AsyncIterator[None]:
+    yield None
+
+
+_ASEND: type[Any] = type(
+    anext(_agen())
+)  # the step of an async generator (``async_generator_asend``)
+
+
 async def _drive(step: Any, signal: object) -> Any:
     """Go on with a step of the source that a peek started: ``signal`` is what it yielded (the
     future it waits on, or ``None`` for a bare yield). Returns what the step returns.
 
     The loop waits on the very future the source waits on, then lets the step read the outcome
     (``send(None)``) or receives what the task threw (a cancel) and passes it on (``throw``):
-    the source goes on as if it had been awaited from the start. The hot loop in
-    :meth:`StreamRun.run` has the same steps inline (no frame of its own while it waits).
+    the source goes on as if it had been awaited from the start. (The hot loop in
+    :meth:`StreamRun.run` awaits an async generator's step itself; this serves the others: a
+    coroutine ``__anext__``, a future.)
     """
     while True:
         try:
@@ -895,27 +905,19 @@ class StreamRun(Generic[_T]):
                             if encoder.finished:
                                 break
                             if peek is not None:
-                                # The steps of _drive, inlined: wait on what the source waits
-                                # on, then let it go on, until it yields its next item.
-                                while True:
-                                    try:
-                                        if signal is None:
-                                            await asyncio.sleep(0)
-                                        else:
-                                            signal._asyncio_future_blocking = False  # type: ignore[attr-defined]
-                                            await signal  # type: ignore[misc]  # a future
-                                    except BaseException as exc:
-                                        try:
-                                            signal = peek.throw(exc)
-                                        except StopIteration as stop:
-                                            item = stop.value
-                                            break
+                                if type(peek) is _ASEND:
+                                    # An async generator's step: await it where it stands.
+                                    # Resumed, the source awaits its future again (its
+                                    # blocking flag cleared, as a task does with a future it
+                                    # is handed) or, after a bare yield, goes on after one
+                                    # turn of the loop: as if it had been awaited throughout.
+                                    if signal is None:
+                                        await asyncio.sleep(0)
                                     else:
-                                        try:
-                                            signal = peek.send(None)
-                                        except StopIteration as stop:
-                                            item = stop.value
-                                            break
+                                        signal._asyncio_future_blocking = False  # type: ignore[attr-defined]
+                                    item = await peek
+                                else:
+                                    item = await _drive(peek, signal)
                                 peek = signal = None
                             elif ready is None:
                                 item = await anext(iterator)
