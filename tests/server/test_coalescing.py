@@ -39,6 +39,17 @@ async def run(response: object, client: Client) -> None:
     )
 
 
+async def leave_during_a_stuck_send(response: object, client: Client) -> None:
+    """Run ``response`` until its send is stuck, then let the client leave; wait for the end."""
+    task = asyncio.create_task(run(response, client))
+    try:
+        await asyncio.wait_for(client.stalled.wait(), WAIT_SECONDS)
+        client.gone.set()
+        await task
+    finally:
+        task.cancel()
+
+
 async def test_ready_items_leave_in_one_send_before_the_source_waits() -> None:
     client = Client()
     gate = asyncio.Event()
@@ -157,13 +168,7 @@ async def test_a_client_gone_during_a_batch_send_cancels_the_started_step_and_wa
         on_close=outcomes.append,
         shutdown=ShutdownMonitor(),
     )
-    task = asyncio.create_task(run(response, client))
-    try:
-        await asyncio.wait_for(client.stalled.wait(), WAIT_SECONDS)
-        client.gone.set()
-        await task
-    finally:
-        task.cancel()
+    await leave_during_a_stuck_send(response, client)
     assert seen == ["cancelled", "cleaned up"]
     assert [outcome.status for outcome in outcomes] == ["cancelled"]
 
@@ -184,19 +189,14 @@ async def test_a_started_step_that_swallows_its_cancel_is_closed_anyway() -> Non
 
     outcomes: list[StreamOutcome] = []
     response = sse(source(), heartbeat_seconds=None, on_close=outcomes.append)
-    task = asyncio.create_task(run(response, client))
-    try:
-        await asyncio.wait_for(client.stalled.wait(), WAIT_SECONDS)
-        client.gone.set()
-        await task
-    finally:
-        task.cancel()
+    await leave_during_a_stuck_send(response, client)
     assert closed.is_set()
     assert [outcome.status for outcome in outcomes] == ["cancelled"]
 
 
 async def test_a_shutdown_during_a_batch_send_sends_the_notice_after_it() -> None:
     release = asyncio.Event()
+    sending = asyncio.Event()
     bodies: list[bytes] = []
     monitor = ShutdownMonitor()
     closed = asyncio.Event()
@@ -210,11 +210,10 @@ async def test_a_shutdown_during_a_batch_send_sends_the_notice_after_it() -> Non
             return
         body = message.get("body", b"")
         assert isinstance(body, bytes)
-        if not bodies:
-            bodies.append(body)
-            await release.wait()  # the batch's send is slow
-            return
         bodies.append(body)
+        if len(bodies) == 1:
+            sending.set()
+            await release.wait()  # the batch's send is slow
 
     async def source() -> AsyncIterator[SSEItem]:
         try:
@@ -229,12 +228,9 @@ async def test_a_shutdown_during_a_batch_send_sends_the_notice_after_it() -> Non
     response = sse(source(), heartbeat_seconds=None, on_close=outcomes.append, shutdown=monitor)
     task = asyncio.create_task(response(http_scope(), receive, send))  # type: ignore[arg-type]
     try:
-        for _ in range(100):
-            if bodies:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(sending.wait(), WAIT_SECONDS)
         monitor.request()
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the monitor's callback (call_soon) runs before this resumes
         release.set()
         await asyncio.wait_for(task, WAIT_SECONDS)
     finally:

@@ -852,7 +852,7 @@ class StreamRun(Generic[_T]):
                     in_a_row = 0
                     # Adaptive coalescing: after an item, the source is stepped once more
                     # without waiting (a peek). While it has items ready they join ``ready``;
-                    # when it would wait (``waiting``: that started step), or the batch reaches
+                    # when it would wait (``peek``: that started step), or the batch reaches
                     # COALESCE_MAX_BYTES, what is ready leaves in one send before the loop goes
                     # on. A lone item therefore leaves at once; without coalescing, every item
                     # does. The source is not stepped while a send is in flight: a slow client
