@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -466,8 +467,6 @@ def run_decode(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
 def run_chat(quick: bool, runs: int, log_dir: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """Scenario 5: ``POST /api/chat`` on ``streamwire serve --demo-speed 0`` (the demo model at
     full speed), one request at a time (latency) and 32 at a time (throughput)."""
-    import importlib.util
-
     if importlib.util.find_spec("streamwire.app") is None:
         return {
             "status": "not yet measured",
@@ -505,6 +504,11 @@ def run_chat(quick: bool, runs: int, log_dir: Path, log: Callable[[str], None]) 
                 out["runs"][key].append({"error": str(exc)})
             time.sleep(PAUSE_SECONDS)
     return out
+
+
+# The bench dependency group (pyproject.toml): the peers compared and the chart. Without them a
+# run would skip the comparisons it exists for.
+BENCH_MODULES = ("sse_starlette", "httpx_sse", "sseclient", "matplotlib", "uvloop", "httptools")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -553,7 +557,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser, commit: str |
     out = args.out or (HERE / "results" / ("quick" if args.quick else ""))
     out.mkdir(parents=True, exist_ok=True)
     if shutil.which("curl") is None and "one" in scenarios:
-        parser.error("curl is needed for the one-stream scenario (apt-get install curl)")
+        parser.error("curl is needed for the one-stream scenario (scripts/bootstrap --bench)")
+    absent = [name for name in BENCH_MODULES if importlib.util.find_spec(name) is None]
+    if absent:
+        parser.error(
+            f"the bench dependency group is not installed (missing: {', '.join(absent)}); "
+            "run scripts/bootstrap --bench"
+        )
 
     def log(message: str) -> None:
         print(message, flush=True)
