@@ -171,31 +171,13 @@ class StreamSettings:
         )
 
 
-# Settings without hooks, shared by the responses that use them (a stream holds its settings
-# for its whole life); the bound only guards against an app that varies them per request.
-_SHARED_SETTINGS: dict[StreamSettings, StreamSettings] = {}
+# Settings without hooks, shared by the responses that pass the same options (a stream holds
+# its settings for its whole life; building and checking them costs more than the rest of the
+# response together). Settings with ``on_disconnect`` or ``on_close`` are never shared: those
+# are usually closures over one request, which the cache would keep alive. The bound only guards
+# against an app that varies the options per request.
+_SHARED_SETTINGS: dict[tuple[object, ...], StreamSettings] = {}
 _SHARED_SETTINGS_MAX = 64
-
-
-def shared_settings(settings: StreamSettings) -> StreamSettings:
-    """An equal instance already in use, if ``settings`` has no hooks; else ``settings``.
-
-    Settings with ``on_disconnect`` or ``on_close`` are never shared: those are usually
-    closures over one request, which a cache would keep alive.
-    """
-    if settings.on_disconnect is not None or settings.on_close is not None:
-        return settings
-    shared = _SHARED_SETTINGS.get(settings)
-    if shared is None:
-        if len(_SHARED_SETTINGS) >= _SHARED_SETTINGS_MAX:
-            _SHARED_SETTINGS.clear()
-        shared = _SHARED_SETTINGS[settings] = settings
-    return shared
-
-
-# The same, by the arguments they were built from: most responses pass the same options, and
-# building and checking a StreamSettings costs more than the rest of the response together.
-_SETTINGS_BY_ARGUMENTS: dict[tuple[object, ...], StreamSettings] = {}
 
 
 def stream_settings(
@@ -232,29 +214,27 @@ def stream_settings(
             shutdown_monitor,
         )
         try:
-            found = _SETTINGS_BY_ARGUMENTS.get(key)
+            found = _SHARED_SETTINGS.get(key)
         except TypeError:  # an unhashable option: the checks below name it
             key = None
         else:
             if found is not None:
                 return found
-    settings = shared_settings(
-        StreamSettings(
-            heartbeat_seconds=heartbeat_seconds,
-            heartbeat=heartbeat,
-            send_timeout_seconds=send_timeout_seconds,
-            max_buffered_events=max_buffered_events,
-            coalesce=bool(coalesce),
-            shutdown_grace_seconds=shutdown_grace_seconds,
-            on_disconnect=on_disconnect,
-            on_close=on_close,
-            shutdown_monitor=shutdown_monitor,
-        )
+    settings = StreamSettings(
+        heartbeat_seconds=heartbeat_seconds,
+        heartbeat=heartbeat,
+        send_timeout_seconds=send_timeout_seconds,
+        max_buffered_events=max_buffered_events,
+        coalesce=bool(coalesce),
+        shutdown_grace_seconds=shutdown_grace_seconds,
+        on_disconnect=on_disconnect,
+        on_close=on_close,
+        shutdown_monitor=shutdown_monitor,
     )
     if key is not None:
-        if len(_SETTINGS_BY_ARGUMENTS) >= _SHARED_SETTINGS_MAX:
-            _SETTINGS_BY_ARGUMENTS.clear()
-        _SETTINGS_BY_ARGUMENTS[key] = settings
+        if len(_SHARED_SETTINGS) >= _SHARED_SETTINGS_MAX:
+            _SHARED_SETTINGS.clear()
+        _SHARED_SETTINGS[key] = settings
     return settings
 
 
@@ -586,10 +566,11 @@ def _shutdowns_of(loop: asyncio.AbstractEventLoop) -> _Shutdowns:
 # --------------------------------------------------------------------------------------------
 # One stream.
 
-# 256: the direct sends in a row after which the response task yields to the event loop once.
-# Sends that never block (a client that keeps up, or one that left under ASGI 2.3, where sends
-# are dropped) would otherwise let a source that never waits hold the loop for good, and the
-# watcher would never see the disconnect. One yield per 256 events costs well under 1% per event.
+# 256: the events sent directly in a row after which the response task yields to the event loop
+# once. Sends that never block (a client that keeps up, or one that left under ASGI 2.3, where
+# sends are dropped) would otherwise let a source that never waits hold the loop for good, and
+# the watcher would never see the disconnect. One yield per 256 events costs well under 1% per
+# event.
 DIRECT_SENDS_BEFORE_YIELD = 256
 
 
